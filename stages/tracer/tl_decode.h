@@ -1,0 +1,48 @@
+/* tl_decode.h — deciding a translation block's CPU mode and disassembling it.
+ *
+ * The QEMU 10 plugin API gives the TB's bytes and QEMU's own instruction
+ * boundaries (qemu_plugin_insn_size), but no CPU mode.  We take a hint from
+ * the control registers read at translation time (CR0.PE, EFER.LMA; CS.L is
+ * not exposed, so long mode can still be 32-bit compatibility mode), then
+ * confirm it: the mode is the first candidate, hint first, in which Zydis
+ * decodes exactly QEMU's boundaries.  Code whose lengths agree in several
+ * modes (most short instructions) keeps the hinted mode.  So 32-bit code is
+ * never decoded as 64-bit when any of its instructions has a different length
+ * there (inc/dec r32 0x40-0x4f, push/pop with prefixes, ...); a TB whose every
+ * instruction decodes to the same lengths in both modes is reported in the
+ * hinted mode.
+ */
+#ifndef TCGL_TL_DECODE_H
+#define TCGL_TL_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TL_DISASM_MAX 128
+
+/* Control-register hint: cr0/efer as read, or has_regs=false when unreadable. */
+struct tl_mode_hint {
+    bool has_regs;
+    uint64_t cr0, efer, cs;
+};
+
+/* Candidate modes in the order the hint suggests (16/32/64), returns how many (3). */
+int tl_mode_candidates(const struct tl_mode_hint *h, uint64_t pc, int out[3]);
+
+/* Choose the mode of a TB: code[0..len) with ninsns QEMU boundaries lens[].
+ * Returns 16, 32 or 64; *confirmed says whether Zydis agreed with every
+ * boundary in that mode. */
+int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *code,
+                    const uint8_t *lens, size_t ninsns, bool *confirmed);
+
+/* Intel-syntax disassembly of one instruction in `mode` at `pc` into out
+ * (NUL-terminated, at most TL_DISASM_MAX-1 characters).  Returns the decoded
+ * length, or 0 (and "(bad)") when Zydis cannot decode it. */
+size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *out, size_t outlen);
+
+/* Privilege level from a CS selector read at translation time: CS.RPL in
+ * protected mode, 0 in real mode (CR0.PE clear); -1 when unknown. */
+int tl_cpl(const struct tl_mode_hint *h);
+
+#endif /* TCGL_TL_DECODE_H */
