@@ -75,9 +75,10 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             if (!*v || strchr(v, '/') || strlen(v) > 64) FAIL("vm_id='%s': expected 1..64 characters without '/'", v);
             snprintf(a->queue, sizeof a->queue, "/dev/shm/qemu_trace_%s", v);
         } else if (KEY("queue")) {
-            if (!*v || strlen(v) >= sizeof a->queue) FAIL("queue='%s': expected a path of 1..%d characters", v, TL_QUEUE_NAME_MAX - 1);
-            if (v[0] == '/') snprintf(a->queue, sizeof a->queue, "%s", v);
-            else snprintf(a->queue, sizeof a->queue, "/dev/shm/%s", v);
+            int w = v[0] == '/' ? snprintf(a->queue, sizeof a->queue, "%s", v)
+                                : snprintf(a->queue, sizeof a->queue, "/dev/shm/%s", v);
+            if (!*v || w < 0 || (size_t)w >= sizeof a->queue)
+                FAIL("queue='%s': expected a path of 1..%d characters", v, TL_QUEUE_NAME_MAX - 1);
         } else if (KEY("size")) {
             if (parse_u64(v, &u) < 0 || u < 65536 || u > (1ULL << 30)) FAIL("size='%s': expected 64K..1G", v);
             a->queue_size = u;
