@@ -46,8 +46,6 @@
 #include "oracle_result.h"
 #include "x86_state.h"
 
-#define ORACLE_MAX_CODE 4096u
-
 struct oracle_native;
 
 struct oracle_native_opts {

@@ -13,6 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Longest block either oracle accepts, in bytes. */
+#define ORACLE_MAX_CODE 4096u
+
 /* X-macro: name, text.  ORACLE_OK is the only non-fault kind. */
 #define ORACLE_KINDS(X)                                                        \
     X(ORACLE_OK,               "ok")                                           \

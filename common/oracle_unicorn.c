@@ -1,0 +1,343 @@
+/* oracle_unicorn.c — x86-64 blocks in QEMU's TCG through Unicorn 2
+ * (oracle_unicorn.h).  One engine per oracle; per state the registers are
+ * rewritten and the mappings reused when the pages are the same. */
+#include "oracle_unicorn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicorn/unicorn.h>
+
+#include "log.h"
+#include "oracle_block.h"
+
+#define PAGE 4096ull
+#define RFLAGS_IN_MASK (X86_RFLAGS_STATUS_MASK | (1u << X86_RFLAGS_DF))
+
+struct range { uint64_t start, end; };
+
+struct oracle_unicorn {
+    uc_engine *uc;
+    unsigned timeout_ms;
+    struct range data[X86_MEM_MAX_REGIONS];
+    unsigned ndata;
+    struct range code;          /* mapped code pages (empty: none) */
+    uint8_t code_bytes[ORACLE_MAX_CODE];
+    size_t code_len;
+    uint64_t code_rip;
+    /* Set by the hooks during one run. */
+    bool term_step;             /* executing the terminator alone */
+    bool term_left;             /* ... and it transferred control out of the mapped code */
+    uint64_t term_target;
+    enum oracle_kind kind;
+    int vector;
+    uint64_t fault_addr, fault_rip;
+};
+
+static const int uc_gpr[X86_NGPR] = {
+    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+    UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+    UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11,
+    UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+};
+
+static enum oracle_kind kind_of_vector(uint32_t v)
+{
+    switch (v) {
+    case 0:  return ORACLE_FAULT_DIV;
+    case 1: case 3: return ORACLE_FAULT_TRAP;
+    case 6:  return ORACLE_FAULT_ILL;
+    case 13: case 14: case 12: case 17: return ORACLE_FAULT_MEM;
+    case 0x80: return ORACLE_FAULT_SYSCALL;
+    default: return ORACLE_FAULT_OTHER;
+    }
+}
+
+static void on_intr(uc_engine *uc, uint32_t intno, void *user)
+{
+    struct oracle_unicorn *o = user;
+    if (o->kind == ORACLE_OK) {
+        o->kind = kind_of_vector(intno);
+        o->vector = (int)intno;
+        uc_reg_read(uc, UC_X86_REG_RIP, &o->fault_rip);
+    }
+    uc_emu_stop(uc);
+}
+
+static void on_syscall(uc_engine *uc, void *user)
+{
+    struct oracle_unicorn *o = user;
+    if (o->kind == ORACLE_OK) {
+        o->kind = ORACLE_FAULT_SYSCALL;
+        uc_reg_read(uc, UC_X86_REG_RIP, &o->fault_rip);
+    }
+    uc_emu_stop(uc);
+}
+
+static bool on_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+    struct oracle_unicorn *o = user;
+    (void)size; (void)value;
+    if (o->term_step && (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)) {
+        /* The terminator completed; QEMU fetched its target to go on. */
+        o->term_left = true;
+        o->term_target = addr;
+        return false;
+    }
+    if (o->kind == ORACLE_OK) {
+        o->kind = ORACLE_FAULT_MEM;
+        o->fault_addr = addr;
+        uc_reg_read(uc, UC_X86_REG_RIP, &o->fault_rip);
+    }
+    return false;
+}
+
+struct oracle_unicorn *oracle_unicorn_create(unsigned state_timeout_ms)
+{
+    struct oracle_unicorn *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->timeout_ms = state_timeout_ms ? state_timeout_ms : 100;
+    uc_err e = uc_open(UC_ARCH_X86, UC_MODE_64, &o->uc);
+    if (e != UC_ERR_OK) {
+        log_error("oracle_unicorn: uc_open: %s", uc_strerror(e));
+        free(o);
+        return NULL;
+    }
+    uc_hook h;
+    if ((e = uc_hook_add(o->uc, &h, UC_HOOK_INTR, (void *)on_intr, o, 1, 0)) != UC_ERR_OK
+        || (e = uc_hook_add(o->uc, &h, UC_HOOK_INSN, (void *)on_syscall, o, 1, 0, UC_X86_INS_SYSCALL)) != UC_ERR_OK
+        || (e = uc_hook_add(o->uc, &h, UC_HOOK_INSN, (void *)on_syscall, o, 1, 0, UC_X86_INS_SYSENTER)) != UC_ERR_OK
+        || (e = uc_hook_add(o->uc, &h, UC_HOOK_MEM_INVALID, (void *)on_mem_invalid, o, 1, 0)) != UC_ERR_OK) {
+        log_error("oracle_unicorn: uc_hook_add: %s", uc_strerror(e));
+        uc_close(o->uc);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void oracle_unicorn_destroy(struct oracle_unicorn *o)
+{
+    if (!o)
+        return;
+    uc_close(o->uc);
+    free(o);
+}
+
+static bool overlaps(struct range a, struct range b) { return a.start < b.end && b.start < a.end; }
+
+/* Sorted, merged page ranges of a state's regions; -1 when malformed. */
+static int data_ranges(const struct x86_mem *m, struct range *out, unsigned *nout)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; m && k < m->nregions; k++) {
+        uint64_t b = m->region[k].base, sz = m->region[k].size;
+        if (sz == 0)
+            continue;
+        if (b + sz < b || ((b + sz + PAGE - 1) & ~(PAGE - 1)) == 0)
+            return -1;
+        out[n].start = b & ~(PAGE - 1);
+        out[n].end = (b + sz + PAGE - 1) & ~(PAGE - 1);
+        n++;
+    }
+    for (unsigned i = 1; i < n; i++)
+        for (unsigned j = i; j > 0 && out[j].start < out[j - 1].start; j--) {
+            struct range t = out[j]; out[j] = out[j - 1]; out[j - 1] = t;
+        }
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (k > 0 && out[i].start <= out[k - 1].end) {
+            if (out[i].end > out[k - 1].end)
+                out[k - 1].end = out[i].end;
+        } else {
+            out[k++] = out[i];
+        }
+    }
+    *nout = k;
+    return 0;
+}
+
+static void unmap_data(struct oracle_unicorn *o)
+{
+    for (unsigned i = 0; i < o->ndata; i++)
+        uc_mem_unmap(o->uc, o->data[i].start, o->data[i].end - o->data[i].start);
+    o->ndata = 0;
+}
+
+static void unmap_code(struct oracle_unicorn *o)
+{
+    if (o->code.end > o->code.start) {
+        uc_ctl_remove_cache(o->uc, o->code.start, o->code.end);
+        uc_mem_unmap(o->uc, o->code.start, o->code.end - o->code.start);
+    }
+    o->code.start = o->code.end = 0;
+    o->code_len = 0;
+}
+
+/* Map the code read+exec at rip (kept when it is already there). */
+static int place_code(struct oracle_unicorn *o, const uint8_t *code, size_t len, uint64_t rip,
+                      const struct range *dr, unsigned nd)
+{
+    if (rip + len < rip)
+        return -1;
+    struct range r = { rip & ~(PAGE - 1), (rip + len + PAGE - 1) & ~(PAGE - 1) };
+    if (r.end == 0)
+        return -1;
+    for (unsigned i = 0; i < nd; i++)
+        if (overlaps(r, dr[i]))
+            return -1;
+    if (o->code_len == len && o->code_rip == rip && o->code.start == r.start && o->code.end == r.end
+        && memcmp(o->code_bytes, code, len) == 0)
+        return 0;
+    unmap_code(o);
+    if (uc_mem_map(o->uc, r.start, r.end - r.start, UC_PROT_READ | UC_PROT_EXEC) != UC_ERR_OK)
+        return -1;
+    uc_mem_write(o->uc, rip, code, len);
+    o->code = r;
+    memcpy(o->code_bytes, code, len);
+    o->code_len = len;
+    o->code_rip = rip;
+    return 0;
+}
+
+static const uint8_t zero_page[X86_MEM_MAX_REGION_SIZE + PAGE];
+
+static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, const uint8_t *code, size_t len,
+                    const struct x86_regs *in, const struct x86_mem *mem_in,
+                    struct x86_regs *out, struct x86_mem *mem_out, struct oracle_result *res)
+{
+    struct range dr[X86_MEM_MAX_REGIONS];
+    unsigned nd = 0;
+
+    memset(res, 0, sizeof *res);
+    res->vector = -1;
+    *out = *in;
+    if (data_ranges(mem_in, dr, &nd) != 0) {
+        res->kind = ORACLE_FAULT_UNMAPPABLE;
+        return;
+    }
+    bool same = nd == o->ndata;
+    for (unsigned i = 0; same && i < nd; i++)
+        same = dr[i].start == o->data[i].start && dr[i].end == o->data[i].end;
+    if (!same)
+        unmap_data(o);
+    if (place_code(o, code, len, in->rip, dr, nd) != 0) {
+        res->kind = ORACLE_FAULT_UNMAPPABLE;
+        return;
+    }
+    if (!same) {
+        for (unsigned i = 0; i < nd; i++) {
+            if (uc_mem_map(o->uc, dr[i].start, dr[i].end - dr[i].start, UC_PROT_READ | UC_PROT_WRITE) != UC_ERR_OK) {
+                unmap_data(o);
+                res->kind = ORACLE_FAULT_UNMAPPABLE;
+                return;
+            }
+            o->data[o->ndata++] = dr[i];
+        }
+    } else {
+        for (unsigned i = 0; i < nd; i++)
+            for (uint64_t a = dr[i].start; a < dr[i].end; a += sizeof zero_page) {
+                uint64_t chunk = dr[i].end - a < sizeof zero_page ? dr[i].end - a : sizeof zero_page;
+                uc_mem_write(o->uc, a, zero_page, chunk);
+            }
+    }
+    for (unsigned k = 0; mem_in && k < mem_in->nregions; k++)
+        if (mem_in->region[k].size)
+            uc_mem_write(o->uc, mem_in->region[k].base, mem_in->region[k].data, mem_in->region[k].size);
+
+    for (int r = 0; r < X86_NGPR; r++)
+        uc_reg_write(o->uc, uc_gpr[r], &in->gpr[r]);
+    uint64_t fl = (in->rflags & RFLAGS_IN_MASK) | 0x2;
+    uc_reg_write(o->uc, UC_X86_REG_EFLAGS, &fl);
+    uc_reg_write(o->uc, UC_X86_REG_FS_BASE, &in->fs_base);
+    uc_reg_write(o->uc, UC_X86_REG_GS_BASE, &in->gs_base);
+
+    uc_reg_write(o->uc, UC_X86_REG_RIP, &in->rip);
+    o->kind = ORACLE_OK;
+    o->term_step = o->term_left = false;
+    o->vector = -1;
+    o->fault_addr = o->fault_rip = 0;
+    /* Straight-line bodies stop at their end (no count: QEMU counts each
+     * iteration of a rep string instruction); only a body that branches
+     * internally can loop, and only then is the (thread-backed) timeout on. */
+    uint64_t timeout_us = blk->body_branches ? (uint64_t)o->timeout_ms * 1000u : 0;
+    uint64_t body_end = in->rip + blk->body_len;
+    uc_err e = UC_ERR_OK;
+    bool timed_out = false;
+    if (blk->body_len > 0) {
+        e = uc_emu_start(o->uc, in->rip, body_end, timeout_us, 0);
+        if (timeout_us) {
+            size_t t = 0;
+            if (uc_query(o->uc, UC_QUERY_TIMEOUT, &t) == UC_ERR_OK && t)
+                timed_out = true;
+        }
+    }
+    if (e == UC_ERR_OK && o->kind == ORACLE_OK && !timed_out && blk->term != ORACLE_TERM_NONE) {
+        uint64_t rip;
+        uc_reg_read(o->uc, UC_X86_REG_RIP, &rip);
+        if (rip == body_end) {
+            o->term_step = true;
+            e = uc_emu_start(o->uc, body_end, 0, 0, 1);
+            o->term_step = false;
+            if (o->term_left) {
+                e = UC_ERR_OK;
+                uc_reg_write(o->uc, UC_X86_REG_RIP, &o->term_target);
+            }
+        }
+    }
+
+    for (int r = 0; r < X86_NGPR; r++)
+        uc_reg_read(o->uc, uc_gpr[r], &out->gpr[r]);
+    uc_reg_read(o->uc, UC_X86_REG_RIP, &out->rip);
+    uc_reg_read(o->uc, UC_X86_REG_EFLAGS, &fl);
+    out->rflags = (in->rflags & ~(uint64_t)RFLAGS_IN_MASK) | (fl & RFLAGS_IN_MASK);
+
+    if (timed_out) {
+        res->kind = ORACLE_FAULT_TIMEOUT;
+    } else if (o->kind != ORACLE_OK) {
+        res->kind = o->kind;
+        res->vector = o->vector;
+        res->fault_addr = o->fault_addr;
+        res->fault_rip = o->fault_rip;
+    } else if (e != UC_ERR_OK) {
+        switch (e) {
+        case UC_ERR_INSN_INVALID: res->kind = ORACLE_FAULT_ILL; break;
+        case UC_ERR_READ_UNMAPPED: case UC_ERR_WRITE_UNMAPPED: case UC_ERR_FETCH_UNMAPPED:
+        case UC_ERR_READ_PROT: case UC_ERR_WRITE_PROT: case UC_ERR_FETCH_PROT:
+        case UC_ERR_READ_UNALIGNED: case UC_ERR_WRITE_UNALIGNED: case UC_ERR_FETCH_UNALIGNED:
+            res->kind = ORACLE_FAULT_MEM; break;
+        default: res->kind = ORACLE_FAULT_OTHER; break;
+        }
+        res->fault_rip = out->rip;
+    } else if (blk->term != ORACLE_TERM_NONE) {
+        res->taken = blk->term != ORACLE_TERM_JCC || out->rip != in->rip + len;
+    }
+    if (res->kind != ORACLE_OK && res->fault_rip)
+        out->rip = res->fault_rip;
+    for (unsigned k = 0; mem_out && k < mem_out->nregions; k++)
+        if (mem_out->region[k].size)
+            uc_mem_read(o->uc, mem_out->region[k].base, mem_out->region[k].data, mem_out->region[k].size);
+}
+
+int oracle_unicorn_run_batch(struct oracle_unicorn *o, const uint8_t *code, size_t len,
+                             const struct x86_regs *in, const struct x86_mem *mem_in, size_t n,
+                             struct x86_regs *out, struct x86_mem *mem_out,
+                             struct oracle_result *res)
+{
+    if (oracle_check_batch(code, len, mem_in, n, mem_out) != 0)
+        return -1;
+    struct oracle_block blk;
+    oracle_block_decode(code, len, &blk);
+    for (size_t i = 0; i < n; i++)
+        run_one(o, &blk, code, len, &in[i], mem_in ? &mem_in[i] : NULL, &out[i],
+                mem_out ? &mem_out[i] : NULL, &res[i]);
+    return 0;
+}
+
+int oracle_unicorn_run(struct oracle_unicorn *o, const uint8_t *code, size_t len,
+                       const struct x86_regs *in, const struct x86_mem *mem_in,
+                       struct x86_regs *out, struct x86_mem *mem_out, struct oracle_result *res)
+{
+    return oracle_unicorn_run_batch(o, code, len, in, mem_in, 1, out, mem_out, res);
+}
