@@ -146,3 +146,47 @@ void pixel_encode(const struct pixel_insn *in, size_t n, uint8_t *bytes)
         bytes[4 * k + 3] = in[k].rs2;
     }
 }
+
+static const char *form_syntax(enum pixel_form f)
+{
+    static const char *const s[PXF_COUNT] = {
+        "", "Rd, Rs1", "Rd, Rs1, Rs2", "Rd, Rs1, imm6", "Rd, Rs1, simm8", "Rd, Rs1, imm8",
+        "Rd, simm16", "Rd, imm16", "Rd, [Rs1]", "[Rs1], Rs2", "off16", "Rd, off16",
+    };
+    return (unsigned)f < PXF_COUNT ? s[f] : "?";
+}
+
+size_t pixel_isa_markdown(char *buf, size_t len)
+{
+    size_t total = 0;
+    char line[320];
+#define EMIT(...)                                                              \
+    do {                                                                       \
+        int m_ = snprintf(line, sizeof line, __VA_ARGS__);                     \
+        if (m_ > 0) {                                                          \
+            if (buf && total + (size_t)m_ < len)                               \
+                memcpy(buf + total, line, (size_t)m_ + 1);                     \
+            total += (size_t)m_;                                               \
+        }                                                                      \
+    } while (0)
+    if (buf && len)
+        buf[0] = 0;
+    EMIT("| code | mnemonic | operands | semantics |\n");
+    EMIT("|---:|---|---|---|\n");
+    for (int op = 0; op < 256; op++) {
+        const struct pixel_opinfo *o = &opinfo_table[op];
+        if (!o->name)
+            continue;
+        char doc[200];
+        size_t k = 0;
+        for (const char *p = o->doc; *p && k + 3 < sizeof doc; p++) {
+            if (*p == '|')
+                doc[k++] = '\\';
+            doc[k++] = *p;
+        }
+        doc[k] = 0;
+        EMIT("| %d | `%s` | %s | %s |\n", op, o->name, form_syntax((enum pixel_form)o->form), doc);
+    }
+#undef EMIT
+    return total;
+}

@@ -270,6 +270,13 @@ PIXEL_HD uint64_t px_bswap64(uint64_t a)
     return r;
 }
 
+/* A memory access of w bytes at addr lies inside the region [base, base+size)
+ * (entirely: an access straddling two regions faults, even adjacent ones). */
+PIXEL_HD int pixel_in_region(uint64_t base, uint32_t size, uint64_t addr, unsigned w)
+{
+    return addr >= base && size >= w && addr - base <= (uint64_t)(size - w);
+}
+
 /* The result of one ALU or load instruction (kind ALU / LOAD), and its DIV
  * fault condition: generated from the table, shared by every C and CUDA
  * executor so that they cannot disagree. */
@@ -339,6 +346,10 @@ int pixel_decode(const uint8_t *bytes, size_t len, struct pixel_insn *out, size_
                  char *err, size_t errlen);
 /* Encodes n instructions into 4*n bytes. */
 void pixel_encode(const struct pixel_insn *in, size_t n, uint8_t *bytes);
+
+/* The opcode table of docs/pixel-isa.md (Markdown), generated from
+ * PIXEL_OPCODES; returns the length needed, like snprintf. */
+size_t pixel_isa_markdown(char *buf, size_t len);
 
 /* Checks a whole program (as pixel_decode does after decoding). */
 bool pixel_prog_valid(const struct pixel_insn *p, size_t n, char *err, size_t errlen);
