@@ -215,6 +215,8 @@ static json_t *u64_json(uint64_t v)
     return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
 }
 
+#define OPS_PLACEHOLDER "@@pixel_ops@@"
+
 char *library_entry_to_json(const struct library_entry *e)
 {
     bool ok = true;
@@ -243,14 +245,8 @@ char *library_entry_to_json(const struct library_entry *e)
     set(tmpl, "semantics_version", json_integer(e->semantics_version), &ok);
     set(root, "template", tmpl, &ok);
 
-    json_t *ops = json_array();
-    for (size_t i = 0; ops && i + 4 <= e->pixel_ops_len; i += 4) {
-        json_t *op = json_pack("[iiii]", e->pixel_ops[i], e->pixel_ops[i + 1],
-                               e->pixel_ops[i + 2], e->pixel_ops[i + 3]);
-        if (!op || json_array_append_new(ops, op) != 0)
-            ok = false;
-    }
-    set(root, "pixel_ops", ops, &ok);
+    /* A placeholder, replaced below by one [opcode, rd, rs1, rs2] per line. */
+    set(root, "pixel_ops", json_string(OPS_PLACEHOLDER), &ok);
 
     set(root, "method", json_string(library_method_name(e->method)), &ok);
     set(root, "cost", json_integer(e->cost), &ok);
@@ -284,15 +280,28 @@ char *library_entry_to_json(const struct library_entry *e)
     json_decref(root);
     if (!s)
         return NULL;
-    size_t n = strlen(s);
-    char *withnl = realloc(s, n + 2);
-    if (!withnl) {
+    /* Splice the microcode in, one instruction per line: jansson would give
+     * every byte a line of its own.  The placeholder cannot occur elsewhere:
+     * inside any other string its quotes would be escaped. */
+    static const char marker[] = "\"pixel_ops\": \"" OPS_PLACEHOLDER "\"";
+    char *at = strstr(s, marker);
+    size_t nops = e->pixel_ops_len / 4;
+    size_t cap = strlen(s) + nops * 32 + 64;
+    char *outbuf = at ? malloc(cap) : NULL;
+    if (!outbuf) {
         free(s);
         return NULL;
     }
-    withnl[n] = '\n';
-    withnl[n + 1] = '\0';
-    return withnl;
+    size_t n = (size_t)(at - s);
+    memcpy(outbuf, s, n);
+    n += (size_t)snprintf(outbuf + n, cap - n, "\"pixel_ops\": [%s", nops ? "\n" : "");
+    for (size_t i = 0; i < nops; i++)
+        n += (size_t)snprintf(outbuf + n, cap - n, "    [%u, %u, %u, %u]%s\n",
+                              e->pixel_ops[4 * i], e->pixel_ops[4 * i + 1], e->pixel_ops[4 * i + 2],
+                              e->pixel_ops[4 * i + 3], i + 1 < nops ? "," : "");
+    n += (size_t)snprintf(outbuf + n, cap - n, "%s]%s\n", nops ? "  " : "", at + strlen(marker));
+    free(s);
+    return outbuf;
 }
 
 /* Validating getters: each names the field and what is wrong with it. */

@@ -69,7 +69,7 @@ static int reader(const char *dir, const char *key, const char *stop, int go)
     unsigned reads = 0;
     int rc = 0;
     while (rc == 0 && access(stop, F_OK) != 0) {
-        size_t n;
+        size_t n = 0;
         char *s = ltu_slurp(path, &n);
         if (s) {
             struct library_entry e;

@@ -372,7 +372,7 @@ static void check_corruption(struct fixture *f, unsigned seed,
 static void damage_truncate(const char *path, const char *dir)
 {
     (void)dir;
-    size_t n;
+    size_t n = 0;
     char *s = ltu_slurp(path, &n);
     assert_int_equal(ltu_write(path, s, n / 2), 0);
     free(s);
@@ -381,7 +381,7 @@ static void damage_truncate(const char *path, const char *dir)
 static void damage_wrong_type(const char *path, const char *dir)
 {
     (void)dir;
-    size_t n;
+    size_t n = 0;
     char *s = ltu_slurp(path, &n);
     char *p = strstr(s, "\"cost\": ");
     assert_non_null(p);
@@ -403,7 +403,7 @@ static void damage_wrong_type(const char *path, const char *dir)
 static void damage_altered_code(const char *path, const char *dir)
 {
     (void)dir;
-    size_t n;
+    size_t n = 0;
     char *s = ltu_slurp(path, &n);
     char *p = strstr(s, "\"code\": \"01d8");
     assert_non_null(p);
@@ -415,7 +415,7 @@ static void damage_altered_code(const char *path, const char *dir)
 static void damage_missing_field(const char *path, const char *dir)
 {
     (void)dir;
-    size_t n;
+    size_t n = 0;
     char *s = ltu_slurp(path, &n);
     char *p = strstr(s, "\"proof\"");
     assert_non_null(p);
@@ -635,7 +635,8 @@ static void test_library_parse_rejects(void **state)
         { "\"proof\": \"proved\"", "\"proof\": \"timeout\"", "not \"proved\"" },
         { "\"failed\": 0", "\"failed\": 3", "failed tests" },
         { "\"instances\": 2", "\"instances\": -2", "out of range" },
-        { "[\n    [\n      2,", "[\n    [\n      256,", "0..255" },
+        { "    [2, 0,", "    [256, 0,", "0..255" },
+        { "    [2, 0, 0, 3]", "    [2, 0, 0]", "[opcode, rd, rs1, rs2]" },
         { "\"created\": \"", "\"created\": \"x", "UTC time" },
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
