@@ -289,36 +289,50 @@ static const struct rec_type_desc *desc_of_kind(enum rec_kind k)
  * encoded size, or (size_t)-1 with err set. */
 static size_t enc_bound_record(const struct rec_type_desc *d, const void *rv, struct enc *e, const char *prefix);
 
-static size_t enc_bound_field(const struct rec_field_desc *f, const void *p, struct enc *e, const char *path)
+#define EFAIL(...) do { enc_fail(e, f, prefix, __VA_ARGS__); return (size_t)-1; } while (0)
+static void enc_fail(struct enc *e, const struct rec_field_desc *f, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void enc_fail(struct enc *e, const struct rec_field_desc *f, const char *prefix, const char *fmt, ...)
+{
+    char what[200], path[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%.150s%s", prefix, f->name);
+    set_err(e->err, e->top, f->name, path, 0, "%s", what);
+}
+
+static size_t enc_bound_field(const struct rec_field_desc *f, const void *p, struct enc *e, const char *prefix)
 {
     switch (f->kind) {
     case REC_K_U8: {
         uint8_t v = *(const uint8_t *)p;
-        if (f->max && v > f->max) { set_err(e->err, e->top, f->name, path, 0, "value %u exceeds %u", v, f->max); return (size_t)-1; }
+        if (f->max && v > f->max) EFAIL("value %u exceeds %u", v, f->max);
         return 2;
     }
     case REC_K_U16: case REC_K_U32: case REC_K_U64: return MAX_UINT;
     case REC_K_BOOL: return 1;
     case REC_K_BIN: {
         const struct rec_bin *b = p;
-        if (b->len > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u bytes exceed the limit %u", b->len, f->max); return (size_t)-1; }
-        if (f->unit > 1 && b->len % f->unit) { set_err(e->err, e->top, f->name, path, 0, "%u bytes is not a multiple of %u", b->len, f->unit); return (size_t)-1; }
-        if (b->len && !b->ptr) { set_err(e->err, e->top, f->name, path, 0, "NULL data for %u bytes", b->len); return (size_t)-1; }
+        if (b->len > f->max) EFAIL("%u bytes exceed the limit %u", b->len, f->max);
+        if (f->unit > 1 && b->len % f->unit) EFAIL("%u bytes is not a multiple of %u", b->len, f->unit);
+        if (b->len && !b->ptr) EFAIL("NULL data for %u bytes", b->len);
         return MAX_HDR + b->len;
     }
     case REC_K_STR: {
         const struct rec_str *s = p;
-        if (s->len > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u bytes exceed the limit %u", s->len, f->max); return (size_t)-1; }
-        if (s->len && !s->ptr) { set_err(e->err, e->top, f->name, path, 0, "NULL string of %u bytes", s->len); return (size_t)-1; }
+        if (s->len > f->max) EFAIL("%u bytes exceed the limit %u", s->len, f->max);
+        if (s->len && !s->ptr) EFAIL("NULL string of %u bytes", s->len);
         return MAX_HDR + s->len;
     }
     case REC_K_STRS: {
         const struct rec_strs *s = p;
-        if (s->n > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u strings exceed the limit %u", s->n, f->max); return (size_t)-1; }
+        if (s->n > f->max) EFAIL("%u strings exceed the limit %u", s->n, f->max);
         size_t n = MAX_HDR;
         for (uint32_t i = 0; i < s->n; i++) {
-            if (s->v[i].len > f->unit) { set_err(e->err, e->top, f->name, path, 0, "string %u: %u bytes exceed the limit %u", i, s->v[i].len, f->unit); return (size_t)-1; }
-            if (s->v[i].len && !s->v[i].ptr) { set_err(e->err, e->top, f->name, path, 0, "string %u is NULL", i); return (size_t)-1; }
+            if (s->v[i].len > f->unit) EFAIL("string %u: %u bytes exceed the limit %u", i, s->v[i].len, f->unit);
+            if (s->v[i].len && !s->v[i].ptr) EFAIL("string %u is NULL", i);
             n += MAX_HDR + s->v[i].len;
         }
         return n;
@@ -327,28 +341,28 @@ static size_t enc_bound_field(const struct rec_field_desc *f, const void *p, str
     case REC_K_OPT_REGS: return REGS_BYTES;
     case REC_K_MEMS: {
         const struct rec_mems *m = p;
-        if (m->n > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u accesses exceed the limit %u", m->n, f->max); return (size_t)-1; }
+        if (m->n > f->max) EFAIL("%u accesses exceed the limit %u", m->n, f->max);
         for (uint32_t i = 0; i < m->n; i++) {
             unsigned s = m->v[i].size;
-            if (s != 1 && s != 2 && s != 4 && s != 8 && s != 16) { set_err(e->err, e->top, f->name, path, 0, "access %u: size %u is not 1,2,4,8,16", i, s); return (size_t)-1; }
+            if (s != 1 && s != 2 && s != 4 && s != 8 && s != 16) EFAIL("access %u: size %u is not 1,2,4,8,16", i, s);
         }
         return MAX_HDR + (size_t)m->n * MEM_BYTES;
     }
     case REC_K_SUCCS: {
         const struct rec_succs *s = p;
-        if (s->n > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u successors exceed the limit %u", s->n, f->max); return (size_t)-1; }
+        if (s->n > f->max) EFAIL("%u successors exceed the limit %u", s->n, f->max);
         return MAX_HDR + (size_t)s->n * (1 + 2 * MAX_UINT);
     }
     case REC_K_SAMPLES: {
         const struct rec_samples *s = p;
-        if (s->n > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u samples exceed the limit %u", s->n, f->max); return (size_t)-1; }
+        if (s->n > f->max) EFAIL("%u samples exceed the limit %u", s->n, f->max);
         size_t n = MAX_HDR;
         for (uint32_t i = 0; i < s->n; i++) {
             const struct rec_mems *m = &s->v[i].mem;
-            if (m->n > REC_MAX_MEMS) { set_err(e->err, e->top, f->name, path, 0, "sample %u: %u accesses exceed the limit %u", i, m->n, REC_MAX_MEMS); return (size_t)-1; }
+            if (m->n > REC_MAX_MEMS) EFAIL("sample %u: %u accesses exceed the limit %u", i, m->n, REC_MAX_MEMS);
             for (uint32_t j = 0; j < m->n; j++) {
                 unsigned sz = m->v[j].size;
-                if (sz != 1 && sz != 2 && sz != 4 && sz != 8 && sz != 16) { set_err(e->err, e->top, f->name, path, 0, "sample %u access %u: size %u is not 1,2,4,8,16", i, j, sz); return (size_t)-1; }
+                if (sz != 1 && sz != 2 && sz != 4 && sz != 8 && sz != 16) EFAIL("sample %u access %u: size %u is not 1,2,4,8,16", i, j, sz);
             }
             n += SAMPLE_BYTES(m->n);
         }
@@ -356,20 +370,17 @@ static size_t enc_bound_field(const struct rec_field_desc *f, const void *p, str
     }
     case REC_K_INSTANCES: {
         const struct rec_instances *s = p;
-        if (s->n > f->max) { set_err(e->err, e->top, f->name, path, 0, "%u instances exceed the limit %u", s->n, f->max); return (size_t)-1; }
+        if (s->n > f->max) EFAIL("%u instances exceed the limit %u", s->n, f->max);
         size_t n = MAX_HDR;
         for (uint32_t i = 0; i < s->n; i++) {
-            if (s->v[i].imms.n > REC_MAX_IMMS) { set_err(e->err, e->top, f->name, path, 0, "instance %u: %u imm params exceed the limit %u", i, s->v[i].imms.n, REC_MAX_IMMS); return (size_t)-1; }
+            if (s->v[i].imms.n > REC_MAX_IMMS) EFAIL("instance %u: %u imm params exceed the limit %u", i, s->v[i].imms.n, REC_MAX_IMMS);
             n += 1 + MAX_UINT + 2 + 16 + MAX_HDR + (size_t)s->v[i].imms.n * MAX_UINT;
         }
         return n;
     }
     case REC_K_JOB: case REC_K_CAND: {
         char sub[200];
-        size_t pl = strnlen(path, 150);
-        memcpy(sub, path, pl);
-        sub[pl] = '.';
-        sub[pl + 1] = 0;
+        snprintf(sub, sizeof sub, "%.120s%s.", prefix, f->name);
         return enc_bound_record(desc_of_kind(f->kind), p, e, sub);
     }
     case REC_K_COUNT: break;
@@ -382,9 +393,8 @@ static size_t enc_bound_record(const struct rec_type_desc *d, const void *rv, st
     size_t n = MAX_HDR + 2 * MAX_UINT;
     for (uint32_t i = 0; i < d->nfields; i++) {
         const struct rec_field_desc *f = &d->fields[i];
-        char path[160];
-        snprintf(path, sizeof path, "%s%s", prefix, f->name);
-        size_t b = enc_bound_field(f, (const char *)rv + f->offset, e, path);
+        /* the path text is only built when something is wrong (hot path) */
+        size_t b = enc_bound_field(f, (const char *)rv + f->offset, e, prefix);
         if (b == (size_t)-1) return b;
         n += b;
     }
