@@ -1,8 +1,9 @@
 # stages/tracer/module.mk — what the generic rules cannot build for the tracer:
 #   $(BUILD)/lib/trace_logger.so          the QEMU TCG plugin (-fPIC, glib, no sanitizers,
 #                                         with its own -fPIC copies of the common/ objects it uses)
-#   $(BUILD)/guest/bin/wl_*               the bundled guest workloads (static, -O2)
-#   $(BUILD)/guest/initramfs.cpio.gz      the tracing VM's initramfs (busybox + workloads)
+#   $(BUILD)/tracer/guest-bin/wl_*        the bundled guest workloads (static, -O2)
+#   $(BUILD)/tracer/initramfs.cpio.gz     the tracing VM's initramfs (busybox + workloads)
+#   $(BUILD)/tracer/vmlinux               the uncompressed kernel (PVH boot, no decompressor run)
 # The launcher (stages/tracer/main.c) and the plain logic (tl_args.c,
 # tl_decode.c, vm_launch.c) go through the generic rules.
 
@@ -10,7 +11,7 @@ TRACER_DIR      := stages/tracer
 TRACER_PIC_DIR  := $(BUILD)/tracer-pic
 TRACER_SO       := $(BUILD)/lib/trace_logger.so
 TRACER_PLUGIN_SRC := $(wildcard $(TRACER_DIR)/plugin/*.c) $(TRACER_DIR)/tl_args.c $(TRACER_DIR)/tl_decode.c \
-                     common/records.c common/shmq.c common/log.c
+                     common/records.c common/shmq.c common/futex.c common/log.c
 TRACER_PLUGIN_OBJ := $(TRACER_PLUGIN_SRC:%.c=$(TRACER_PIC_DIR)/%.o)
 TRACER_PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN) \
                         -Icommon -I$(TRACER_DIR) -I$(DEPS_DIR)/include $(shell pkg-config --cflags glib-2.0) -MMD -MP
@@ -27,20 +28,27 @@ $(TRACER_SO): $(TRACER_PLUGIN_OBJ)
 -include $(wildcard $(TRACER_PIC_DIR)/*/*.d $(TRACER_PIC_DIR)/*/*/*.d $(TRACER_PIC_DIR)/*/*/*/*.d)
 
 # ---- the guest ----------------------------------------------------------------------
-TRACER_GUEST_DIR := $(BUILD)/guest
+TRACER_GUEST_DIR := $(BUILD)/tracer
 TRACER_WL_SRC    := $(wildcard $(TRACER_DIR)/workloads/wl_*.c)
-TRACER_WL_BINS   := $(TRACER_WL_SRC:$(TRACER_DIR)/workloads/%.c=$(TRACER_GUEST_DIR)/bin/%)
+TRACER_WL_BINS   := $(TRACER_WL_SRC:$(TRACER_DIR)/workloads/%.c=$(TRACER_GUEST_DIR)/guest-bin/%)
 TRACER_INITRAMFS := $(TRACER_GUEST_DIR)/initramfs.cpio.gz
 
 # Guest programs are plain static x86-64 binaries: never sanitized.
-$(TRACER_GUEST_DIR)/bin/wl_%: $(TRACER_DIR)/workloads/wl_%.c
+$(TRACER_GUEST_DIR)/guest-bin/wl_%: $(TRACER_DIR)/workloads/wl_%.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -static -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 $(TRACER_INITRAMFS): $(TRACER_WL_BINS) $(TRACER_DIR)/image/mkinitramfs.sh $(TRACER_DIR)/workloads/workloads.conf
-	bash $(TRACER_DIR)/image/mkinitramfs.sh -o $@ -w $(TRACER_GUEST_DIR)/bin -c $(TRACER_DIR)/workloads/workloads.conf
+	bash $(TRACER_DIR)/image/mkinitramfs.sh -o $@ -w $(TRACER_GUEST_DIR)/guest-bin -c $(TRACER_DIR)/workloads/workloads.conf
 
-MODULE_TARGETS += $(TRACER_WL_BINS) $(TRACER_INITRAMFS)
-ifneq ($(wildcard common/shmq.h),)
+# The ELF kernel inside Debian's bzImage: booted directly (PVH), it skips the
+# in-guest decompressor (billions of TCG instructions per boot).
+TRACER_VMLINUX := $(TRACER_GUEST_DIR)/vmlinux
+$(TRACER_VMLINUX): $(DEPS_DIR)/vmlinuz $(TRACER_DIR)/image/extract-vmlinux.sh
+	@mkdir -p $(@D)
+	bash $(TRACER_DIR)/image/extract-vmlinux.sh $< $@
+
+MODULE_TARGETS += $(TRACER_WL_BINS) $(TRACER_INITRAMFS) $(TRACER_VMLINUX)
+ifneq ($(wildcard common/shmq.c),)
 MODULE_TARGETS += $(TRACER_SO)
 endif

@@ -1,0 +1,634 @@
+/* trace_logger.c — the QEMU 10 TCG plugin (plugin API v4) that feeds the
+ * pipeline: it writes msgpack records (common/records.h) into the shm SPSC
+ * queue /dev/shm/qemu_trace_{vm_id}.
+ *
+ * Block mode (default), per translated TB that passes the filters:
+ *   - at translation: one TRACE_TB (pc, bytes, QEMU's instruction lengths,
+ *     Zydis disassembly, cpu mode, cpl);
+ *   - a NO_REGS exec callback that appends the TB id and a TSC-derived µs
+ *     offset to a per-vCPU buffer (flushed as TRACE_EXEC on size or age) and
+ *     decides, from a per-TB per-vCPU countdown, whether this execution is
+ *     sampled: it then raises the vCPU's `sample_now` scoreboard word;
+ *   - a conditional R_REGS callback (sample_now != 0) that reads the pre
+ *     state and arms the memory callbacks of this vCPU;
+ *   - a conditional R_REGS callback (post_pending != 0), registered first on
+ *     every TB, that reads the post state at the entry of the next block and
+ *     sends the TRACE_SAMPLE;
+ *   - a NO_REGS memory callback per memory instruction that returns at once
+ *     unless the vCPU is sampling.
+ * So an unsampled execution costs one helper call, two untaken conditional
+ * branches and one helper call per memory access.
+ *
+ * Instruction mode: a R_REGS callback per instruction reads the registers;
+ * the record (with the memory accesses the instruction made) is sent when
+ * the vCPU reaches its next instruction.
+ *
+ * Registers are read through qemu_plugin_read_register (gdbstub layout:
+ * rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip eflags ... fs_base gs_base ...
+ * cr0 ... efer) and stored in struct x86_regs (hardware order).
+ */
+#include <errno.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <qemu-plugin.h>
+
+#include "records.h"
+#include "shmq.h"
+#include "tl_args.h"
+#include "tl_decode.h"
+#include "x86_state.h"
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+/* ---- registers -------------------------------------------------------------- */
+
+/* Index into struct x86_regs viewed as uint64_t[20], by gdb register name. */
+static const struct { const char *name; int slot; } reg_names[] = {
+    {"rax", 0}, {"rcx", 1}, {"rdx", 2}, {"rbx", 3}, {"rsp", 4}, {"rbp", 5}, {"rsi", 6}, {"rdi", 7},
+    {"r8", 8}, {"r9", 9}, {"r10", 10}, {"r11", 11}, {"r12", 12}, {"r13", 13}, {"r14", 14}, {"r15", 15},
+    {"rip", 16}, {"eflags", 17}, {"fs_base", 18}, {"gs_base", 19},
+};
+#define NREG_SLOTS 20
+
+struct reg_handles {
+    struct qemu_plugin_register *slot[NREG_SLOTS];
+    struct qemu_plugin_register *cr0, *efer, *cs;
+};
+
+/* ---- per TB, per vCPU ---------------------------------------------------------- */
+
+struct tb_count {             /* one per vCPU, per TB */
+    uint64_t execs;           /* executions so far = exec_seq of the next one */
+    uint64_t next_sample;     /* exec_seq of the next sampled execution */
+};
+
+struct tl_insn {              /* instruction mode: static facts of one instruction */
+    uint64_t pc;
+    uint8_t len;
+    uint8_t bytes[15];
+    char disasm[TL_DISASM_MAX];
+};
+
+struct tl_tb {
+    uint32_t id;
+    uint32_t ninsns;
+    uint64_t pc;
+    struct tb_count *count;   /* [max_vcpus] */
+    struct tl_insn *insns;    /* instruction mode only */
+    uint32_t code_len;
+    uint8_t code[];           /* for matching a retranslation */
+};
+
+/* Flags the conditional callbacks test (a scoreboard: one per vCPU). */
+struct vcpu_flags {
+    uint64_t sample_now;
+    uint64_t post_pending;
+};
+
+struct vcpu_state {
+    /* block stream */
+    uint32_t *ids, *dts;
+    uint32_t n;
+    uint64_t t0_us, t0_tsc;
+    /* sample in flight */
+    bool mem_active;
+    struct tl_tb *sample_tb;
+    uint64_t sample_seq;
+    struct x86_regs pre;
+    struct x86_mem_access *mem;
+    uint32_t nmem;
+    uint64_t mem_truncated;
+    /* instruction mode: the instruction in flight */
+    const struct tl_insn *insn;
+    uint64_t insn_ts;
+    /* counters */
+    uint64_t insns, blocks, samples;
+    GByteArray *regbuf;
+    struct rec_buf rb;
+} __attribute__((aligned(64)));
+
+/* ---- global state ---------------------------------------------------------------- */
+
+static struct tl_args args;
+static struct shmq *queue;
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t tb_lock = PTHREAD_MUTEX_INITIALIZER;
+static GHashTable *tb_by_pc;          /* pc -> GSList of struct tl_tb* */
+static uint32_t next_tb_id = 1;
+static int max_vcpus = 1;
+static struct vcpu_state *vcpus;
+static struct qemu_plugin_scoreboard *flags_sb;
+static struct reg_handles regs;
+static bool regs_found;
+static uint64_t start_us, tsc_start;
+static double us_per_tsc;
+static uint64_t flush_tsc;
+static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors;
+static struct rec_buf trans_rb;        /* under tb_lock */
+static _Atomic bool push_error_said;
+
+static uint64_t now_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t trace_us(uint64_t mono_us)
+{
+    return args.abs_time ? mono_us : mono_us - start_us;
+}
+
+/* TSC ticks → µs, calibrated at install against CLOCK_MONOTONIC. */
+static void calibrate_tsc(void)
+{
+    uint64_t m0 = now_mono_us(), c0 = __rdtsc();
+    struct timespec d = {0, 20 * 1000 * 1000};
+    nanosleep(&d, NULL);
+    uint64_t m1 = now_mono_us(), c1 = __rdtsc();
+    us_per_tsc = (c1 > c0 && m1 > m0) ? (double)(m1 - m0) / (double)(c1 - c0) : 1e-3;
+    flush_tsc = (uint64_t)((double)args.flush_us / us_per_tsc);
+}
+
+/* ---- the queue --------------------------------------------------------------------- */
+
+static void push_record(const struct rec_buf *b)
+{
+    /* overflow=block waits as long as the consumer lives (or has not
+     * attached yet); overflow=drop never waits.  Either way a record that
+     * does not go in is counted, and the reason is said once. */
+    pthread_mutex_lock(&queue_lock);
+    int rc = shmq_push(queue, b->data, b->len, args.drop ? 0 : -1);
+    pthread_mutex_unlock(&queue_lock);
+    if (rc != SHMQ_OK) {
+        atomic_fetch_add(&dropped, 1);
+        atomic_fetch_add(&drop_bytes, b->len);
+        if (rc != SHMQ_DROPPED && rc != SHMQ_AGAIN && !atomic_exchange(&push_error_said, true)) {
+            char line[300];
+            snprintf(line, sizeof line, "trace_logger: queue %s: %s; records are dropped from now on\n",
+                     args.queue, shmq_status_str(rc));
+            qemu_plugin_outs(line);
+        }
+    }
+}
+
+static void encode_failed(const char *what, const struct rec_error *err)
+{
+    if (atomic_fetch_add(&encode_errors, 1) < 10) {
+        char line[400];
+        snprintf(line, sizeof line, "trace_logger: cannot encode %s: %s\n", what, err->msg);
+        qemu_plugin_outs(line);
+    }
+}
+
+/* ---- registers ---------------------------------------------------------------------- */
+
+static uint64_t read_reg(struct vcpu_state *v, struct qemu_plugin_register *h)
+{
+    if (!h) return 0;
+    g_byte_array_set_size(v->regbuf, 0);
+    int n = qemu_plugin_read_register(h, v->regbuf);
+    uint64_t val = 0;
+    if (n > 0) memcpy(&val, v->regbuf->data, n > 8 ? 8 : (size_t)n);
+    return val;
+}
+
+static void read_regs(struct vcpu_state *v, struct x86_regs *out)
+{
+    uint64_t *w = (uint64_t *)out;
+    for (int i = 0; i < NREG_SLOTS; i++) w[i] = read_reg(v, regs.slot[i]);
+}
+
+static void find_registers(void)
+{
+    GArray *all = qemu_plugin_get_registers();
+    for (guint i = 0; i < all->len; i++) {
+        qemu_plugin_reg_descriptor *d = &g_array_index(all, qemu_plugin_reg_descriptor, i);
+        for (size_t k = 0; k < G_N_ELEMENTS(reg_names); k++)
+            if (!strcmp(d->name, reg_names[k].name)) regs.slot[reg_names[k].slot] = d->handle;
+        if (!strcmp(d->name, "cr0")) regs.cr0 = d->handle;
+        if (!strcmp(d->name, "efer")) regs.efer = d->handle;
+        if (!strcmp(d->name, "cs")) regs.cs = d->handle;
+    }
+    g_array_free(all, TRUE);
+    int missing = 0;
+    for (int i = 0; i < NREG_SLOTS; i++) missing += regs.slot[i] == NULL;
+    if (missing) {
+        char line[160];
+        snprintf(line, sizeof line, "trace_logger: %d of the 20 x86_regs registers are not exposed by QEMU; "
+                 "they are recorded as 0\n", missing);
+        qemu_plugin_outs(line);
+    }
+    regs_found = true;
+}
+
+static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
+{
+    if ((int)vcpu_index >= max_vcpus) return;
+    pthread_mutex_lock(&tb_lock);
+    if (!regs_found) find_registers();
+    pthread_mutex_unlock(&tb_lock);
+}
+
+/* ---- block stream --------------------------------------------------------------------- */
+
+static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
+{
+    if (v->n == 0) return;
+    struct rec_trace_exec e = {
+        .vcpu = (uint16_t)vcpu_index,
+        .t0_us = v->t0_us,
+        .tb_ids = { (const uint8_t *)v->ids, 4 * v->n },
+        .dt_us = { (const uint8_t *)v->dts, args.timestamps ? 4 * v->n : 0 },
+    };
+    struct rec_error err;
+    rec_buf_reset(&v->rb);
+    if (rec_encode_trace_exec(&v->rb, &e, &err) < 0) encode_failed("TRACE_EXEC", &err);
+    else push_record(&v->rb);
+    v->n = 0;
+}
+
+static void on_tb_exec(unsigned int vcpu_index, void *udata)
+{
+    struct tl_tb *t = udata;
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    uint64_t tsc = args.timestamps ? __rdtsc() : 0;
+    if (v->n == 0) {
+        v->t0_tsc = tsc ? tsc : __rdtsc();
+        v->t0_us = trace_us(now_mono_us());
+    }
+    v->ids[v->n] = t->id;
+    if (args.timestamps) v->dts[v->n] = (uint32_t)((double)(tsc - v->t0_tsc) * us_per_tsc);
+    v->n++;
+    v->blocks++;
+    v->insns += t->ninsns;
+
+    struct tb_count *c = &t->count[vcpu_index];
+    if (c->execs == c->next_sample) {
+        uint64_t e = c->execs;
+        /* Sampled: exec_seq 0..K-1, then K-1+N, K-1+2N, ... (K = 0: N-1, 2N-1, ...). */
+        c->next_sample = e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
+        struct vcpu_flags *f = qemu_plugin_scoreboard_find(flags_sb, vcpu_index);
+        if (!f->post_pending) {       /* one sample in flight per vCPU */
+            f->sample_now = 1;
+            v->sample_tb = t;
+            v->sample_seq = e;
+        }
+    }
+    c->execs++;
+
+    if (v->n >= args.batch || (args.timestamps && tsc - v->t0_tsc > flush_tsc)) flush_exec(vcpu_index, v);
+}
+
+static void on_sample_pre(unsigned int vcpu_index, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    struct vcpu_flags *f = qemu_plugin_scoreboard_find(flags_sb, vcpu_index);
+    f->sample_now = 0;
+    read_regs(v, &v->pre);
+    v->nmem = 0;
+    v->mem_active = args.mem;
+    f->post_pending = 1;
+}
+
+static void on_sample_post(unsigned int vcpu_index, void *udata)
+{
+    struct tl_tb *next = udata;      /* NULL: the next block is outside the filter */
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    struct vcpu_flags *f = qemu_plugin_scoreboard_find(flags_sb, vcpu_index);
+    struct rec_trace_sample s = {
+        .tb_id = v->sample_tb->id,
+        .pc = v->sample_tb->pc,
+        .exec_seq = v->sample_seq,
+        .pre = v->pre,
+        .mem = { v->nmem, v->mem },
+    };
+    if (next) {
+        s.post.present = true;
+        read_regs(v, &s.post.regs);
+        s.next_pc = s.post.regs.rip;
+    } else {
+        s.next_pc = read_reg(v, regs.slot[16]);
+    }
+    f->post_pending = 0;
+    v->mem_active = false;
+    struct rec_error err;
+    rec_buf_reset(&v->rb);
+    if (rec_encode_trace_sample(&v->rb, &s, &err) < 0) {
+        encode_failed("TRACE_SAMPLE", &err);
+        return;
+    }
+    push_record(&v->rb);
+    v->samples++;
+}
+
+static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    if (!v->mem_active) return;
+    if (v->nmem >= REC_MAX_MEMS) { v->mem_truncated++; return; }
+    qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
+    struct x86_mem_access *a = &v->mem[v->nmem++];
+    a->addr = vaddr;
+    a->size = (uint8_t)(1u << qemu_plugin_mem_size_shift(info));
+    a->is_store = qemu_plugin_mem_is_store(info);
+    switch (mv.type) {
+    case QEMU_PLUGIN_MEM_VALUE_U8: a->value = mv.data.u8; break;
+    case QEMU_PLUGIN_MEM_VALUE_U16: a->value = mv.data.u16; break;
+    case QEMU_PLUGIN_MEM_VALUE_U32: a->value = mv.data.u32; break;
+    case QEMU_PLUGIN_MEM_VALUE_U64: a->value = mv.data.u64; break;
+    case QEMU_PLUGIN_MEM_VALUE_U128: a->value = mv.data.u128.low; break;
+    }
+}
+
+/* ---- instruction mode ------------------------------------------------------------------ */
+
+static void send_insn(struct vcpu_state *v)
+{
+    if (!v->insn) return;
+    struct rec_trace_insn r = {
+        .ts_us = v->insn_ts,
+        .pc = v->insn->pc,
+        .bytes = { v->insn->bytes, v->insn->len },
+        .disasm = rec_str_c(v->insn->disasm),
+        .regs = v->pre,
+        .mem = { v->nmem, v->mem },
+    };
+    struct rec_error err;
+    rec_buf_reset(&v->rb);
+    if (rec_encode_trace_insn(&v->rb, &r, &err) < 0) encode_failed("TRACE_INSN", &err);
+    else push_record(&v->rb);
+    v->insn = NULL;
+}
+
+static void on_insn_exec(unsigned int vcpu_index, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    send_insn(v);
+    v->insn = udata;
+    v->insn_ts = trace_us(now_mono_us());
+    read_regs(v, &v->pre);
+    v->nmem = 0;
+    v->mem_active = args.mem;
+    v->insns++;
+}
+
+static void on_insn_tb_exec(unsigned int vcpu_index, void *udata)
+{
+    vcpus[vcpu_index].blocks++;
+}
+
+/* ---- translation ------------------------------------------------------------------------- */
+
+static struct tl_tb *tb_lookup_or_add(uint64_t pc, const uint8_t *code, uint32_t len, uint32_t ninsns, bool *is_new)
+{
+    GSList *chain = g_hash_table_lookup(tb_by_pc, &pc);
+    for (GSList *l = chain; l; l = l->next) {
+        struct tl_tb *t = l->data;
+        if (t->code_len == len && t->ninsns == ninsns && !memcmp(t->code, code, len)) {
+            *is_new = false;
+            return t;
+        }
+    }
+    struct tl_tb *t = g_malloc0(sizeof *t + len);
+    t->id = next_tb_id++;
+    t->pc = pc;
+    t->ninsns = ninsns;
+    t->code_len = len;
+    memcpy(t->code, code, len);
+    t->count = g_new0(struct tb_count, max_vcpus);
+    uint64_t first = args.sample_first ? 0 : args.sample_every ? args.sample_every - 1 : UINT64_MAX;
+    for (int i = 0; i < max_vcpus; i++) t->count[i].next_sample = first;
+    uint64_t *key = g_new(uint64_t, 1);
+    *key = pc;
+    g_hash_table_replace(tb_by_pc, key, g_slist_prepend(chain, t));
+    *is_new = true;
+    return t;
+}
+
+static struct tl_mode_hint read_mode_hint(void)
+{
+    /* QEMU 10.0 lets the translation callback read the translating vCPU's
+     * registers (the state at the TB's start); a QEMU that refuses it
+     * returns -1 and we fall back to the address heuristic. */
+    struct tl_mode_hint h = {0};
+    if (!regs.cr0 || !regs.efer || !regs.cs) return h;
+    GByteArray *b = g_byte_array_new();
+    uint64_t vals[3] = {0};
+    struct qemu_plugin_register *hs[3] = {regs.cr0, regs.efer, regs.cs};
+    h.has_regs = true;
+    for (int i = 0; i < 3; i++) {
+        g_byte_array_set_size(b, 0);
+        int n = qemu_plugin_read_register(hs[i], b);
+        if (n <= 0) { h.has_regs = false; break; }
+        memcpy(&vals[i], b->data, n > 8 ? 8 : (size_t)n);
+    }
+    g_byte_array_free(b, TRUE);
+    h.cr0 = vals[0]; h.efer = vals[1]; h.cs = vals[2];
+    return h;
+}
+
+static void send_tb(struct tl_tb *t, int mode, int cpl, const uint8_t *lens, char (*dis)[TL_DISASM_MAX])
+{
+    struct rec_str *strs = g_new(struct rec_str, t->ninsns);
+    for (uint32_t i = 0; i < t->ninsns; i++) strs[i] = rec_str_c(dis[i]);
+    struct rec_trace_tb r = {
+        .tb_id = t->id, .pc = t->pc, .cpu_mode = (uint8_t)mode, .cpl = (uint8_t)(cpl < 0 ? (t->pc >> 63 ? 0 : 3) : cpl),
+        .code = { t->code, t->code_len }, .insn_len = { lens, t->ninsns }, .disasm = { t->ninsns, strs },
+    };
+    struct rec_error err;
+    rec_buf_reset(&trans_rb);
+    if (rec_encode_trace_tb(&trans_rb, &r, &err) < 0) encode_failed("TRACE_TB", &err);
+    else { push_record(&trans_rb); atomic_fetch_add(&tbs_sent, 1); }
+    g_free(strs);
+}
+
+static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    uint64_t pc = qemu_plugin_tb_vaddr(tb);
+    struct tl_mode_hint hint = read_mode_hint();
+    int cpl = tl_cpl(&hint);
+    bool want = n > 0 && n <= REC_MAX_TB_INSNS && tl_args_want(&args, pc, cpl);
+
+    if (!want) {
+        /* Filtered code: only the post-state hook, so a sample whose next
+         * block lies outside the filter still ends (with post = nil). */
+        if (args.mode == TL_MODE_BLOCK)
+            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
+                qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, NULL);
+        return;
+    }
+
+    uint8_t code[REC_MAX_CODE], lens[REC_MAX_TB_INSNS];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        size_t sz = qemu_plugin_insn_size(insn);
+        if (sz == 0 || sz > 15 || len + sz > sizeof code) return;   /* cannot happen on x86 */
+        qemu_plugin_insn_data(insn, code + len, sz);
+        lens[i] = (uint8_t)sz;
+        len += sz;
+    }
+
+    pthread_mutex_lock(&tb_lock);
+    bool is_new;
+    struct tl_tb *t = tb_lookup_or_add(pc, code, (uint32_t)len, (uint32_t)n, &is_new);
+    if (is_new) {
+        bool confirmed;
+        int mode = tl_mode_resolve(&hint, pc, code, lens, n, &confirmed);
+        if (!confirmed) atomic_fetch_add(&mode_unconfirmed, 1);
+        char (*dis)[TL_DISASM_MAX] = g_malloc(n * TL_DISASM_MAX);
+        size_t off = 0;
+        if (args.mode == TL_MODE_INSN) t->insns = g_new0(struct tl_insn, n);
+        for (size_t i = 0; i < n; i++) {
+            tl_disasm(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX);
+            if (t->insns) {
+                t->insns[i].pc = pc + off;
+                t->insns[i].len = lens[i];
+                memcpy(t->insns[i].bytes, code + off, lens[i]);
+                memcpy(t->insns[i].disasm, dis[i], TL_DISASM_MAX);
+            }
+            off += lens[i];
+        }
+        send_tb(t, mode, cpl, lens, dis);
+        g_free(dis);
+    }
+    pthread_mutex_unlock(&tb_lock);
+
+    if (args.mode == TL_MODE_BLOCK) {
+        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
+            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, t);
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_NO_REGS, t);
+        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_pre, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
+            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, sample_now), 0, t);
+        if (args.mem)
+            for (size_t i = 0; i < n; i++)
+                qemu_plugin_register_vcpu_mem_cb(qemu_plugin_tb_get_insn(tb, i), on_mem, QEMU_PLUGIN_CB_NO_REGS,
+                                                 QEMU_PLUGIN_MEM_RW, NULL);
+    } else {
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_insn_tb_exec, QEMU_PLUGIN_CB_NO_REGS, t);
+        for (size_t i = 0; i < n; i++) {
+            struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_insn_exec, QEMU_PLUGIN_CB_R_REGS, &t->insns[i]);
+            if (args.mem)
+                qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
+        }
+    }
+}
+
+/* ---- idle and exit ------------------------------------------------------------------------- */
+
+static void on_vcpu_idle(qemu_plugin_id_t id, unsigned int vcpu_index)
+{
+    /* A halted vCPU sends what it has so the consumer's lag stays bounded. */
+    if ((int)vcpu_index < max_vcpus) flush_exec(vcpu_index, &vcpus[vcpu_index]);
+}
+
+static void on_plugin_exit(qemu_plugin_id_t id, void *p)
+{
+    struct rec_trace_end e = { .reason = rec_str_c("guest exit") };
+    for (int i = 0; i < max_vcpus; i++) {
+        struct vcpu_state *v = &vcpus[i];
+        if (args.mode == TL_MODE_INSN) send_insn(v);
+        flush_exec((unsigned)i, v);
+        e.insns += v->insns;
+        e.blocks += v->blocks;
+        e.samples += v->samples;
+    }
+    e.tbs = atomic_load(&tbs_sent);
+    e.dropped = atomic_load(&dropped);
+    e.time_us = now_mono_us() - start_us;
+    struct rec_buf b;
+    struct rec_error err;
+    rec_buf_init(&b);
+    if (rec_encode_trace_end(&b, &e, &err) < 0) encode_failed("TRACE_END", &err);
+    else {
+        /* The end record is never dropped: wait for room. */
+        pthread_mutex_lock(&queue_lock);
+        shmq_push(queue, b.data, b.len, -1);
+        pthread_mutex_unlock(&queue_lock);
+    }
+    rec_buf_free(&b);
+    char line[400];
+    snprintf(line, sizeof line,
+             "trace_logger: end: insns=%" PRIu64 " blocks=%" PRIu64 " tbs=%" PRIu64 " samples=%" PRIu64
+             " dropped=%" PRIu64 " (%" PRIu64 " bytes) mode_unconfirmed=%" PRIu64 " encode_errors=%" PRIu64
+             " time_us=%" PRIu64 "\n",
+             e.insns, e.blocks, e.tbs, e.samples, e.dropped, atomic_load(&drop_bytes),
+             atomic_load(&mode_unconfirmed), atomic_load(&encode_errors), e.time_us);
+    qemu_plugin_outs(line);
+    pthread_mutex_lock(&queue_lock);
+    shmq_end(queue);
+    shmq_close(queue);
+    queue = NULL;
+    pthread_mutex_unlock(&queue_lock);
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
+{
+    char err[256];
+    tl_args_default(&args);
+    if (tl_args_parse(&args, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "trace_logger: %s\nvalid arguments:\n%s", err, tl_args_usage());
+        return -1;
+    }
+    if (!info->system_emulation) {
+        fprintf(stderr, "trace_logger: needs system emulation (qemu-system-x86_64)\n");
+        return -1;
+    }
+    if (strcmp(info->target_name, "x86_64") != 0) {
+        fprintf(stderr, "trace_logger: target is %s; only x86_64 is supported\n", info->target_name);
+        return -1;
+    }
+    max_vcpus = info->system.max_vcpus > 0 ? info->system.max_vcpus : 1;
+    /* pipectl creates the queue; standing alone, the plugin creates it. */
+    if (access(args.queue, F_OK) != 0 &&
+        shmq_create(args.queue, args.queue_size, args.drop ? SHMQ_DROP_WHEN_FULL : 0) != 0 && errno != EEXIST) {
+        fprintf(stderr, "trace_logger: cannot create the queue %s (%" PRIu64 " bytes): %s\n",
+                args.queue, args.queue_size, shmq_last_error());
+        return -1;
+    }
+    queue = shmq_open(args.queue, SHMQ_PRODUCER);
+    if (!queue) {
+        fprintf(stderr, "trace_logger: cannot open the queue %s as producer: %s\n", args.queue, shmq_last_error());
+        return -1;
+    }
+    vcpus = g_new0(struct vcpu_state, max_vcpus);
+    for (int i = 0; i < max_vcpus; i++) {
+        vcpus[i].ids = g_new(uint32_t, args.batch);
+        vcpus[i].dts = g_new(uint32_t, args.batch);
+        vcpus[i].mem = g_new(struct x86_mem_access, REC_MAX_MEMS);
+        vcpus[i].regbuf = g_byte_array_sized_new(64);
+        rec_buf_init(&vcpus[i].rb);
+    }
+    rec_buf_init(&trans_rb);
+    flags_sb = qemu_plugin_scoreboard_new(sizeof(struct vcpu_flags));
+    tb_by_pc = g_hash_table_new(g_int64_hash, g_int64_equal);
+    start_us = now_mono_us();
+    tsc_start = __rdtsc();
+    calibrate_tsc();
+
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
+    qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
+    qemu_plugin_register_vcpu_idle_cb(id, on_vcpu_idle);
+    qemu_plugin_register_atexit_cb(id, on_plugin_exit, NULL);
+
+    char line[400];
+    snprintf(line, sizeof line, "trace_logger: queue %s mode=%s sample_first=%" PRIu64 " sample_every=%" PRIu64
+             " filter=%s ranges=%d overflow=%s start_monotonic_us=%" PRIu64 "\n",
+             args.queue, args.mode == TL_MODE_BLOCK ? "block" : "insn", args.sample_first, args.sample_every,
+             args.filter == TL_FILTER_ALL ? "all" : args.filter == TL_FILTER_USER ? "user" : "kernel",
+             args.nranges, args.drop ? "drop" : "block", start_us);
+    qemu_plugin_outs(line);
+    return 0;
+}

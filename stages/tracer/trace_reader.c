@@ -1,0 +1,181 @@
+/* trace_reader.c — consuming and summarising a trace queue. */
+#include "trace_reader.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "shmq.h"
+
+int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacity)
+{
+    memset(r, 0, sizeof *r);
+    if (access(path, F_OK) != 0 && shmq_create(path, capacity, 0) != 0 && errno != EEXIST) {
+        log_error("trace reader: cannot create queue %s: %s", path, shmq_last_error());
+        return -1;
+    }
+    r->q = shmq_open(path, SHMQ_CONSUMER);
+    if (!r->q) {
+        log_error("trace reader: cannot open queue %s as consumer: %s", path, shmq_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static struct trace_tb_info *tb_slot(struct trace_reader *r, uint32_t id)
+{
+    if (id >= r->tbs_cap) {
+        uint32_t cap = r->tbs_cap ? r->tbs_cap : 1024;
+        while (cap <= id) cap *= 2;
+        struct trace_tb_info *n = realloc(r->tbs, cap * sizeof *n);
+        if (!n) return NULL;
+        memset(n + r->tbs_cap, 0, (cap - r->tbs_cap) * sizeof *n);
+        r->tbs = n;
+        r->tbs_cap = cap;
+    }
+    return &r->tbs[id];
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, struct rec_arena *arena)
+{
+    struct rec rec;
+    struct rec_error err;
+    r->bytes += len;
+    int type = rec_decode(data, len, &rec, arena, &err);
+    if (type < 0) {
+        if (r->bad_records++ < 5) log_error("trace reader: bad record: %s", err.msg);
+        return;
+    }
+    r->records[type >= 1 && type <= 5 ? type : 0]++;
+    switch (type) {
+    case REC_TRACE_TB: {
+        const struct rec_trace_tb *t = &rec.u.trace_tb;
+        struct trace_tb_info *i = tb_slot(r, t->tb_id);
+        if (i) {
+            i->seen = true;
+            i->pc = t->pc;
+            i->cpu_mode = t->cpu_mode;
+            i->cpl = t->cpl;
+            i->ninsns = t->insn_len.len;
+        }
+        if (r->on_tb) r->on_tb(t, r->ctx);
+        break;
+    }
+    case REC_TRACE_EXEC: {
+        const struct rec_trace_exec *e = &rec.u.trace_exec;
+        uint32_t n = e->tb_ids.len / 4;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t id;
+            memcpy(&id, e->tb_ids.ptr + 4 * k, 4);
+            struct trace_tb_info *i = id < r->tbs_cap ? &r->tbs[id] : NULL;
+            if (!i || !i->seen) { r->unknown_tb_ids++; continue; }
+            i->execs++;
+            r->insns_executed += i->ninsns;
+        }
+        r->exec_entries += n;
+        if (r->measure_lag && n && e->dt_us.len == 4 * n) {
+            uint32_t dt;
+            memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
+            uint64_t now = mono_us(), at = e->t0_us + dt;
+            if (r->nlag == r->lag_cap) {
+                size_t cap = r->lag_cap ? 2 * r->lag_cap : 4096;
+                uint64_t *l = realloc(r->lag_us, cap * sizeof *l);
+                if (!l) break;
+                r->lag_us = l;
+                r->lag_cap = cap;
+            }
+            r->lag_us[r->nlag++] = now > at ? now - at : 0;
+        }
+        break;
+    }
+    case REC_TRACE_SAMPLE:
+        if (r->on_sample) r->on_sample(&rec.u.trace_sample, r->ctx);
+        break;
+    case REC_TRACE_INSN:
+        if (r->on_insn) r->on_insn(&rec.u.trace_insn, r->ctx);
+        break;
+    case REC_TRACE_END:
+        r->end_seen = true;
+        r->end = rec.u.trace_end;
+        snprintf(r->end_reason, sizeof r->end_reason, "%s", rec.u.trace_end.reason.ptr ? rec.u.trace_end.reason.ptr : "");
+        r->end.reason = rec_str_c(r->end_reason);
+        break;
+    default:
+        break;
+    }
+}
+
+int trace_reader_run(struct trace_reader *r, int idle_ms, const volatile bool *stop)
+{
+    struct rec_arena arena;
+    struct shmq_msg m[64];
+    rec_arena_init(&arena);
+    int result = 1;
+    uint64_t idle_since = mono_us();
+    while (!r->end_seen && !(stop && *stop)) {
+        int n = shmq_peek_batch(r->q, m, 64, 100);
+        if (n == SHMQ_AGAIN) {
+            if (mono_us() - idle_since > (uint64_t)idle_ms * 1000u) break;
+            continue;
+        }
+        if (n == SHMQ_EOS) break;
+        if (n == SHMQ_PEER_DEAD) {
+            log_warn("trace reader: the producer of %s died before TRACE_END", shmq_path(r->q));
+            break;
+        }
+        if (n < 0) {
+            log_error("trace reader: %s: %s", shmq_path(r->q), shmq_status_str(n));
+            result = -1;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            trace_reader_handle(r, m[i].data, m[i].len, &arena);
+            rec_arena_reset(&arena);
+        }
+        shmq_commit(r->q);
+        idle_since = mono_us();
+    }
+    rec_arena_free(&arena);
+    if (r->end_seen) result = 0;
+    return result;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t trace_reader_lag_pct(struct trace_reader *r, double pct)
+{
+    if (!r->nlag) return 0;
+    qsort(r->lag_us, r->nlag, sizeof *r->lag_us, cmp_u64);
+    size_t i = (size_t)(pct / 100.0 * (double)(r->nlag - 1) + 0.5);
+    return r->lag_us[i < r->nlag ? i : r->nlag - 1];
+}
+
+uint64_t trace_reader_execs_at(const struct trace_reader *r, uint64_t pc)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < r->tbs_cap; i++)
+        if (r->tbs[i].seen && r->tbs[i].pc == pc) n += r->tbs[i].execs;
+    return n;
+}
+
+void trace_reader_close(struct trace_reader *r)
+{
+    if (r->q) shmq_close(r->q);
+    free(r->tbs);
+    free(r->lag_us);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,64 @@
+/* trace_reader.h — a consumer of the tracer's queue that keeps what tests,
+ * benchmarks and the trace_consume tool need: every TB (pc, mode, cpl,
+ * instruction count) with its execution count from the TRACE_EXEC stream,
+ * record/byte totals, the TRACE_END totals, consumer lag, and callbacks for
+ * samples and instruction records.
+ *
+ * It is a real shmq consumer: it peeks, handles, commits.  Opening creates
+ * the queue when it does not exist yet, so the reader can attach before QEMU
+ * starts (the plugin then opens the existing queue).
+ */
+#ifndef TCGL_TRACE_READER_H
+#define TCGL_TRACE_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "records.h"
+
+struct shmq;
+
+struct trace_tb_info {
+    bool seen;            /* a TRACE_TB announced it */
+    uint64_t pc;
+    uint8_t cpu_mode, cpl;
+    uint32_t ninsns;
+    uint64_t execs;       /* occurrences in TRACE_EXEC */
+};
+
+struct trace_reader {
+    struct shmq *q;
+    struct trace_tb_info *tbs;   /* indexed by tb_id */
+    uint32_t tbs_cap;
+    uint64_t records[6];         /* by type tag 1..5 ([0]: other) */
+    uint64_t bytes, exec_entries, insns_executed, bad_records, unknown_tb_ids;
+    bool end_seen;
+    struct rec_trace_end end;
+    char end_reason[64];
+    /* Lag of TRACE_EXEC records: pop time - time of their last entry (needs
+     * the plugin's time=monotonic). */
+    bool measure_lag;
+    uint64_t *lag_us;
+    size_t nlag, lag_cap;
+    /* Optional hooks (the decoded record is valid during the call). */
+    void (*on_sample)(const struct rec_trace_sample *s, void *ctx);
+    void (*on_insn)(const struct rec_trace_insn *i, void *ctx);
+    void (*on_tb)(const struct rec_trace_tb *t, void *ctx);
+    void *ctx;
+};
+
+/* Open (creating with `capacity` bytes when missing) `path` as consumer. 0 or -1 (message logged). */
+int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacity);
+/* Consume until TRACE_END / end of stream, `stop` becomes true, or nothing
+ * arrives for idle_ms.  Returns 0 when the end was seen, 1 otherwise, -1 on a queue error. */
+int trace_reader_run(struct trace_reader *r, int idle_ms, const volatile bool *stop);
+/* Handle one encoded record (also usable without a queue). */
+void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, struct rec_arena *arena);
+/* Lag percentile (0..100) in µs; 0 when none measured. */
+uint64_t trace_reader_lag_pct(struct trace_reader *r, double pct);
+/* Total executions of TBs starting at pc. */
+uint64_t trace_reader_execs_at(const struct trace_reader *r, uint64_t pc);
+void trace_reader_close(struct trace_reader *r);
+
+#endif /* TCGL_TRACE_READER_H */
