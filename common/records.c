@@ -915,7 +915,7 @@ static int dec_record(struct dec *d, const struct path *pa, const struct rec_typ
     size_t start = d->off;
     uint32_t n;
     uint64_t tag, ver;
-    if (rd_array(d, pa, 2 + t->nfields, 1, &n) < 0) return -1;
+    if (rd_array(d, pa, UINT32_MAX, 1, &n) < 0) return -1;
     if (n != 2 + t->nfields)
         return fail(d, pa, start, "%s record array has %u elements, expected %u", t->name, n, 2 + t->nfields);
     size_t to = d->off;
@@ -961,7 +961,7 @@ int rec_decode(const void *buf, size_t len, struct rec *out, struct rec_arena *a
     uint32_t n;
     uint64_t tag;
     if (!buf && len) { fail(&d, NULL, 0, "NULL buffer"); goto bad; }
-    if (rd_array(&d, NULL, UINT32_MAX, 1, &n) < 0) goto bad;
+    if (rd_array(&d, NULL, UINT32_MAX, 0, &n) < 0) goto bad;   /* counts are checked once the type is known */
     if (n < 2) { fail(&d, NULL, 0, "record array has %u elements; a record is [type, schema_version, fields...]", n); goto bad; }
     if (rd_uint(&d, NULL, UINT32_MAX, &tag) < 0) goto bad;
     d.top = rec_type_by_tag((uint32_t)tag);

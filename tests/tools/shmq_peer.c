@@ -2,6 +2,8 @@
  *
  *   shmq_peer produce QUEUE N [PAYLOAD_BYTES [BATCH]]
  *       push TEST_SEQ records seq 0..N-1 (N = 0: forever), then end the stream.
+ *   shmq_peer create QUEUE CAPACITY [drop]
+ *       create the queue file (drop: drop-when-full edge).
  *   shmq_peer consume QUEUE OUTFILE
  *       peek batches, append each record's seq (8 bytes LE) to OUTFILE (the
  *       record's "effect"), then commit; exits 0 at end of stream, 3 when
@@ -90,6 +92,13 @@ int main(int argc, char **argv)
         return produce(argv[2], strtoull(argv[3], NULL, 0), argc > 4 ? strtoull(argv[4], NULL, 0) : 8,
                        argc > 5 ? atoi(argv[5]) : 32);
     if (argc == 4 && strcmp(argv[1], "consume") == 0) return consume(argv[2], argv[3]);
-    fprintf(stderr, "usage: shmq_peer produce QUEUE N [PAYLOAD [BATCH]] | consume QUEUE OUTFILE\n");
+    if (argc >= 4 && strcmp(argv[1], "create") == 0) {
+        if (shmq_create(argv[2], strtoull(argv[3], NULL, 0), argc > 4 && strcmp(argv[4], "drop") == 0 ? SHMQ_DROP_WHEN_FULL : 0) < 0) {
+            log_error("%s", shmq_last_error());
+            return 2;
+        }
+        return 0;
+    }
+    fprintf(stderr, "usage: shmq_peer create QUEUE CAPACITY [drop] | produce QUEUE N [PAYLOAD [BATCH]] | consume QUEUE OUTFILE\n");
     return 64;
 }
