@@ -553,10 +553,18 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
     rec_buf_init(&b);
     if (rec_encode_trace_end(&b, &e, &err) < 0) encode_failed("TRACE_END", &err);
     else {
-        /* The end record is never dropped: wait for room. */
+        /* The end record waits for room (as long as the consumer lives);
+         * with overflow=drop only for a while, so an absent reader cannot
+         * hold QEMU's exit forever. */
         pthread_mutex_lock(&queue_lock);
-        shmq_push(queue, b.data, b.len, -1);
+        int rc = shmq_push(queue, b.data, b.len, args.drop ? 5000 : -1);
         pthread_mutex_unlock(&queue_lock);
+        if (rc != SHMQ_OK) {
+            char line[300];
+            snprintf(line, sizeof line, "trace_logger: TRACE_END not delivered to %s: %s\n", args.queue,
+                     shmq_status_str(rc));
+            qemu_plugin_outs(line);
+        }
     }
     rec_buf_free(&b);
     char line[400];

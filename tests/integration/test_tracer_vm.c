@@ -1,0 +1,369 @@
+/* test_tracer_vm — the tracer end to end: a real QEMU 10 VM (TCG) with
+ * trace_logger.so writing a real shm queue that this test consumes while the
+ * guest runs.  The guest runs wl_loop, whose loop block executes exactly
+ * 123,457 times with known register and memory values (see
+ * stages/tracer/workloads/wl_loop.c).
+ *
+ * Three VM runs (each a few seconds under TCG):
+ *   1. block mode, filter=user, default sampling: plugin load, capture,
+ *      execution count, sample values, user-only filter;
+ *   2. instruction mode restricted (range=) to the loop's 11 bytes;
+ *   3. overflow=drop with a small queue and a slow reader: drops are counted.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "records.h"
+#include "shmq.h"
+#include "../../stages/tracer/trace_reader.h"
+#include "../../stages/tracer/vm_launch.h"
+
+#define LOOP_COUNT 123457u
+#define LOOP_MAGIC 0x7e57c0deULL
+#define LOOP_BYTES 11u              /* mov 3 + add 3 + dec 3 + jnz 2 */
+#define KERNEL_HALF 0xffff800000000000ULL
+
+static char build[1024];
+static uint64_t loop_head, loop_cell, main_lo, main_hi;
+
+/* ---- what a run collected ------------------------------------------------------ */
+struct loop_samples {
+    uint32_t n, bad_rcx, bad_rbx, bad_rdi, bad_mem, bad_post, with_post;
+    uint64_t first_bad_seq;
+};
+
+struct insn_stats {
+    uint64_t at_head, bad_regs, bad_mem, other_pc;
+    uint64_t by_offset[16];
+};
+
+struct run {
+    struct trace_reader r;
+    struct vm_result vm;
+    int vm_rc;
+    char queue[128], console[1100], qlog[1100];
+    struct loop_samples ls;
+    struct insn_stats is;
+    uint64_t kernel_tbs, nonuser_tbs, tbs_in_main, bad_mode_tbs;
+    int slow_reader_ms;
+    volatile bool stop;
+};
+static struct run block_run, insn_run, drop_run;
+
+static void on_tb(const struct rec_trace_tb *t, void *ctx)
+{
+    struct run *run = ctx;
+    if (t->pc >= KERNEL_HALF) run->kernel_tbs++;
+    if (t->cpl != 3) run->nonuser_tbs++;
+    if (t->pc >= main_lo && t->pc < main_hi) run->tbs_in_main++;
+    if (t->pc < 0x800000000000ULL && t->cpu_mode != 64) run->bad_mode_tbs++;
+}
+
+static void on_sample(const struct rec_trace_sample *s, void *ctx)
+{
+    struct loop_samples *ls = &((struct run *)ctx)->ls;
+    if (s->pc != loop_head) return;
+    ls->n++;
+    uint64_t rcx = s->pre.gpr[X86_RCX];
+    bool bad = false;
+    if (rcx != LOOP_COUNT - s->exec_seq) { ls->bad_rcx++; bad = true; }
+    if (s->pre.gpr[X86_RBX] != LOOP_MAGIC) { ls->bad_rbx++; bad = true; }
+    if (s->pre.gpr[X86_RDI] != loop_cell) { ls->bad_rdi++; bad = true; }
+    if (s->pre.rip != loop_head) { ls->bad_rdi++; bad = true; }
+    /* movq %rcx,(%rdi): store 8 bytes of rcx; addq (%rdi),%rdx: load them back. */
+    if (s->mem.n != 2 || !s->mem.v[0].is_store || s->mem.v[0].addr != loop_cell || s->mem.v[0].size != 8 ||
+        s->mem.v[0].value != rcx || s->mem.v[1].is_store || s->mem.v[1].addr != loop_cell ||
+        s->mem.v[1].size != 8 || s->mem.v[1].value != rcx) {
+        ls->bad_mem++;
+        bad = true;
+    }
+    if (s->post.present) {
+        ls->with_post++;
+        const struct x86_regs *p = &s->post.regs;
+        if (p->gpr[X86_RCX] != rcx - 1 || p->gpr[X86_RDX] != s->pre.gpr[X86_RDX] + rcx ||
+            p->rip != s->next_pc || (rcx > 1 && s->next_pc != loop_head)) {
+            ls->bad_post++;
+            bad = true;
+        }
+    }
+    if (bad && !ls->first_bad_seq) ls->first_bad_seq = s->exec_seq + 1;
+}
+
+static void on_insn(const struct rec_trace_insn *i, void *ctx)
+{
+    struct insn_stats *is = &((struct run *)ctx)->is;
+    if (i->pc < loop_head || i->pc >= loop_head + LOOP_BYTES) { is->other_pc++; return; }
+    is->by_offset[i->pc - loop_head]++;
+    if (i->pc != loop_head) return;
+    uint64_t rcx = i->regs.gpr[X86_RCX];
+    if (rcx < 1 || rcx > LOOP_COUNT || i->regs.gpr[X86_RBX] != LOOP_MAGIC || i->regs.rip != loop_head ||
+        i->bytes.len != 3 || strncmp(i->disasm.ptr, "mov", 3) != 0)
+        is->bad_regs++;
+    if (i->mem.n != 1 || !i->mem.v[0].is_store || i->mem.v[0].addr != loop_cell || i->mem.v[0].value != rcx)
+        is->bad_mem++;
+    is->at_head++;
+}
+
+static void *reader_main(void *p)
+{
+    struct run *run = p;
+    if (run->slow_reader_ms) {
+        /* A slow consumer: read in small steps with pauses so the queue fills. */
+        struct rec_arena a;
+        struct shmq_msg m;
+        rec_arena_init(&a);
+        while (!run->r.end_seen && !run->stop) {
+            int st = shmq_peek(run->r.q, &m, 100);
+            if (st == SHMQ_OK) {
+                trace_reader_handle(&run->r, m.data, m.len, &a);
+                rec_arena_reset(&a);
+                shmq_commit(run->r.q);
+                if (run->r.records[2] % 4 == 1) {
+                    struct timespec d = {0, run->slow_reader_ms * 1000000L};
+                    nanosleep(&d, NULL);
+                }
+            } else if (st != SHMQ_AGAIN) {
+                break;
+            }
+        }
+        rec_arena_free(&a);
+        return NULL;
+    }
+    trace_reader_run(&run->r, 600000, &run->stop);
+    return NULL;
+}
+
+/* Run the VM with `args` while a reader thread consumes the queue. */
+static int run_vm(struct run *run, const char *tag, const char *workloads, uint64_t qsize, const char **args, int nargs)
+{
+    char qarg[160];
+    snprintf(run->queue, sizeof run->queue, "/dev/shm/tcgl_test_trace_%s_%d", tag, (int)getpid());
+    snprintf(run->console, sizeof run->console, "%s/test-logs/tracer_%s.console", build, tag);
+    snprintf(run->qlog, sizeof run->qlog, "%s/test-logs/tracer_%s.qemu", build, tag);
+    snprintf(qarg, sizeof qarg, "queue=%s", run->queue);
+    unlink(run->queue);
+    if (trace_reader_open(&run->r, run->queue, qsize) < 0) return -1;
+    run->r.on_tb = on_tb;
+    run->r.on_sample = on_sample;
+    run->r.on_insn = on_insn;
+    run->r.ctx = run;
+
+    static char kernel[1100], initrd[1100], plugin[1100];
+    snprintf(kernel, sizeof kernel, "%s/tracer/vmlinux", build);
+    snprintf(initrd, sizeof initrd, "%s/tracer/initramfs.cpio.gz", build);
+    snprintf(plugin, sizeof plugin, "%s/lib/trace_logger.so", build);
+    struct vm_spec s;
+    vm_spec_default(&s);
+    s.kernel = kernel;
+    s.initrd = initrd;
+    s.plugin = plugin;
+    s.workloads = workloads;
+    s.memory_mib = 256;
+    s.timeout_s = 240;
+    char vmid[64];
+    snprintf(vmid, sizeof vmid, "test_%s_%d", tag, (int)getpid());
+    s.vm_id = vmid;
+    s.serial_log = run->console;
+    s.stderr_log = run->qlog;
+    s.plugin_args[s.nplugin_args++] = qarg;
+    for (int i = 0; i < nargs; i++) s.plugin_args[s.nplugin_args++] = args[i];
+
+    pthread_t th;
+    pthread_create(&th, NULL, reader_main, run);
+    run->vm_rc = vm_run(&s, &run->vm);
+    /* The plugin ends the stream at exit; give the reader time to drain it. */
+    for (int i = 0; i < 300 && !run->r.end_seen; i++) {
+        struct timespec d = {0, 20 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
+    run->stop = true;
+    pthread_join(th, NULL);
+    shmq_close(run->r.q);
+    run->r.q = NULL;
+    unlink(run->queue);
+    if (run->vm_rc != 0) fprintf(stderr, "vm (%s): %s\n", tag, run->vm.msg);
+    return 0;
+}
+
+static uint64_t symbol(const char *bin, const char *name)
+{
+    char cmd[1200], line[256];
+    snprintf(cmd, sizeof cmd, "nm '%s'", bin);
+    FILE *p = popen(cmd, "r");
+    uint64_t v = 0;
+    if (!p) return 0;
+    while (fgets(line, sizeof line, p)) {
+        char sym[200], type;
+        unsigned long long a;
+        if (sscanf(line, "%llx %c %199s", &a, &type, sym) == 3 && !strcmp(sym, name)) v = a;
+    }
+    pclose(p);
+    return v;
+}
+
+static bool have(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int setup(void **state)
+{
+    const char *b = getenv("TCGL_BUILD");
+    snprintf(build, sizeof build, "%s", b ? b : "build");
+    char p[1200];
+    const char *need[] = {"tracer/vmlinux", "tracer/initramfs.cpio.gz", "lib/trace_logger.so",
+                          "tracer/guest-bin/wl_loop"};
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++) {
+        snprintf(p, sizeof p, "%s/%s", build, need[i]);
+        if (!have(p)) { fprintf(stderr, "setup: %s is missing (make BUILD=%s build)\n", p, build); return -1; }
+    }
+    snprintf(p, sizeof p, "%s/test-logs", build);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/tracer/guest-bin/wl_loop", build);
+    loop_head = symbol(p, "wl_loop_head");
+    loop_cell = symbol(p, "wl_loop_cell");
+    main_lo = symbol(p, "main");
+    main_hi = loop_head + 16;
+    if (!loop_head || !loop_cell || !main_lo) { fprintf(stderr, "setup: symbols missing in %s\n", p); return -1; }
+
+    const char *block_args[] = {"filter=user", "sample_first=8", "sample_every=1000"};
+    if (run_vm(&block_run, "block", "loop", 16u << 20, block_args, 3) < 0) return -1;
+    char range[80];
+    snprintf(range, sizeof range, "range=0x%" PRIx64 "-0x%" PRIx64, loop_head, loop_head + LOOP_BYTES);
+    const char *insn_args[] = {"mode=insn", range};
+    if (run_vm(&insn_run, "insn", "loop", 16u << 20, insn_args, 2) < 0) return -1;
+    const char *drop_args[] = {"filter=user", "overflow=drop", "batch=256", "sample_every=16"};
+    drop_run.slow_reader_ms = 2;
+    if (run_vm(&drop_run, "drop", "loop", 64u << 10, drop_args, 4) < 0) return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    trace_reader_close(&block_run.r);
+    trace_reader_close(&insn_run.r);
+    trace_reader_close(&drop_run.r);
+    return 0;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    bool found = false;
+    if (!f) return false;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* The plugin loads in a real VM, the guest runs its workload and powers off,
+ * and the plugin's end record arrives. */
+static void test_tcg_plugin_load(void **state)
+{
+    assert_int_equal(block_run.vm_rc, 0);
+    assert_int_equal(block_run.vm.exit_status, 0);
+    assert_true(block_run.vm.guest_done);
+    assert_int_equal(block_run.vm.workloads_failed, 0);
+    assert_true(file_has(block_run.qlog, "trace_logger: queue"));
+    assert_true(file_has(block_run.console, "wl_loop: iterations=123457 sum=7620877153"));
+    assert_true(block_run.r.end_seen);
+    assert_string_equal(block_run.r.end_reason, "guest exit");
+    assert_int_equal(block_run.r.bad_records, 0);
+}
+
+/* ≥ 10,000 instructions captured, every executed TB announced, totals agree,
+ * and the workload's own blocks (wl_loop's main and loop) are in the trace. */
+static void test_trace_capture(void **state)
+{
+    struct trace_reader *r = &block_run.r;
+    assert_true(r->insns_executed >= 10000);
+    assert_int_equal(r->unknown_tb_ids, 0);
+    assert_int_equal(r->end.dropped, 0);
+    assert_int_equal(r->end.insns, r->insns_executed);
+    assert_int_equal(r->end.blocks, r->exec_entries);
+    assert_int_equal(r->end.tbs, r->records[REC_TRACE_TB]);
+    assert_int_equal(r->end.samples, r->records[REC_TRACE_SAMPLE]);
+    assert_true(block_run.tbs_in_main >= 2);
+    assert_int_equal(block_run.bad_mode_tbs, 0);     /* 64-bit user code decoded as 64-bit */
+}
+
+/* The loop block executes exactly 123,457 times; its samples (exec_seq 0..7,
+ * then every 1000th) carry the known counter, magic, pointer and the store
+ * and load of the counter with its value; the post state is one iteration on. */
+static void test_loop_count_and_samples(void **state)
+{
+    struct loop_samples *ls = &block_run.ls;
+    assert_int_equal(trace_reader_execs_at(&block_run.r, loop_head), LOOP_COUNT);
+    /* exec_seq 0..7 and 7+1000k <= 123456: 8 + 123 samples */
+    assert_int_equal(ls->n, 131);
+    if (ls->first_bad_seq) fprintf(stderr, "first bad sample: exec_seq %" PRIu64 "\n", ls->first_bad_seq - 1);
+    assert_int_equal(ls->bad_rcx, 0);
+    assert_int_equal(ls->bad_rbx, 0);
+    assert_int_equal(ls->bad_rdi, 0);
+    assert_int_equal(ls->bad_mem, 0);
+    assert_int_equal(ls->bad_post, 0);
+    assert_true(ls->with_post >= ls->n - 1);
+}
+
+/* filter=user: no kernel-half address and no ring-0 TB in the trace. */
+static void test_user_filter(void **state)
+{
+    assert_true(block_run.r.records[REC_TRACE_TB] > 0);
+    assert_int_equal(block_run.kernel_tbs, 0);
+    assert_int_equal(block_run.nonuser_tbs, 0);
+}
+
+/* mode=insn with range= on the loop: one TRACE_INSN per executed instruction
+ * of the loop (4 x 123,457), each at the loop head with registers and the store.
+ * The range covers exactly the loop's 11 bytes: a TB is traced when it starts
+ * inside a range, and the code after the loop would start one. */
+static void test_insn_mode_range(void **state)
+{
+    assert_int_equal(insn_run.vm_rc, 0);
+    assert_true(insn_run.r.end_seen);
+    for (int k = 0; k < 16; k++)
+        if (insn_run.is.by_offset[k]) fprintf(stderr, "insn records at loop+%d: %" PRIu64 "\n", k, insn_run.is.by_offset[k]);
+    assert_int_equal(insn_run.is.at_head, LOOP_COUNT);
+    assert_int_equal(insn_run.r.records[REC_TRACE_INSN], 4u * LOOP_COUNT);
+    assert_int_equal(insn_run.is.other_pc, 0);
+    assert_int_equal(insn_run.is.bad_regs, 0);
+    assert_int_equal(insn_run.is.bad_mem, 0);
+    assert_int_equal(insn_run.r.end.insns, 4u * LOOP_COUNT);
+}
+
+/* overflow=drop on a 64 KiB queue with a slow reader: records are dropped,
+ * counted in TRACE_END, and the guest still finishes. */
+static void test_overflow_drop_counts(void **state)
+{
+    assert_int_equal(drop_run.vm_rc, 0);
+    assert_true(drop_run.r.end_seen);
+    assert_true(drop_run.r.end.dropped > 0);
+    assert_true(drop_run.r.exec_entries < drop_run.r.end.blocks);
+    assert_int_equal(drop_run.r.bad_records, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcg_plugin_load),
+        cmocka_unit_test(test_trace_capture),
+        cmocka_unit_test(test_loop_count_and_samples),
+        cmocka_unit_test(test_user_filter),
+        cmocka_unit_test(test_insn_mode_range),
+        cmocka_unit_test(test_overflow_drop_counts),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
