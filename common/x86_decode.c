@@ -183,7 +183,17 @@ int x86_decode_insn(const uint8_t *code, size_t len, uint64_t pc, unsigned mode,
     }
     out->nops = zi.operand_count_visible;
     out->form = x86_form_lookup(zi.mnemonic, out->nops, kinds);
-    if (out->form == X86_FORM_UNSUPPORTED) {
+    if (out->form != X86_FORM_UNSUPPORTED) {
+        /* Stack and branch forms have no sized operand in their signature:
+         * an operand-size prefix (push imm16, jmp rel16 ...) changes their
+         * meaning, so only their 64-bit versions are the table's forms. */
+        enum x86_sem s = x86_forms[out->form].sem;
+        bool stack_or_branch = s == X86_SEM_PUSH || s == X86_SEM_POP || s == X86_SEM_JCC ||
+                               s == X86_SEM_JMP || s == X86_SEM_CALL || s == X86_SEM_RET;
+        if (stack_or_branch && zi.operand_width != 64)
+            set_unsupported(out, "operand-size override on a stack or branch instruction");
+    }
+    if (out->form == X86_FORM_UNSUPPORTED && !out->unsupported[0]) {
         char sig[40] = "";
         size_t n = 0;
         for (unsigned i = 0; i < out->nops; i++)

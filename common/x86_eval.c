@@ -8,6 +8,8 @@
 /* Z3 keeps every AST of a non-reference-counted context alive until the
  * context goes away, so the evaluator starts a fresh one this often. */
 #define EV_REBUILD_EVERY 400
+/* A lift costs about this many evaluations' worth of context memory. */
+#define EV_LIFT_WEIGHT 8
 
 enum field_kind { F_GPR, F_RIP, F_FLAG, F_UNDEF, F_BRANCH, F_ACCVAL };
 
@@ -32,11 +34,12 @@ struct x86_evaluator {
     /* Substitution sources: 16 GPRs, rip, 6 flags, the fresh (undefined)
      * variables, and last the input memory array. */
     Z3_ast *from;
+    Z3_func_decl *decl;   /* the declarations of `from` */
     Z3_ast *to;
     unsigned nfrom;
     Z3_ast zero_mem;
     Z3_sort s64, s8;
-    unsigned runs;
+    unsigned runs;        /* evaluations (and lifts, weighted) since the context was made */
     x86_locset written;
 };
 
@@ -44,7 +47,9 @@ static void ev_release(struct x86_evaluator *ev)
 {
     free(ev->from);
     free(ev->to);
+    free(ev->decl);
     ev->from = ev->to = NULL;
+    ev->decl = NULL;
     if (ev->c)
         Z3_del_context(ev->c);
     ev->c = NULL;
@@ -62,19 +67,29 @@ static void add_field(struct x86_evaluator *ev, enum field_kind k, unsigned idx,
     ev->bundle_bits += bits;
 }
 
-/* (Re)creates the private context and lifts the block into it. */
+/* Lifts the block into the private context, (re)creating the context when
+ * it is missing or has accumulated enough garbage. */
 static int ev_build(struct x86_evaluator *ev, char *err, size_t errlen)
 {
-    ev_release(ev);
-    Z3_config cfg = Z3_mk_config();
-    ev->c = Z3_mk_context(cfg);
-    Z3_del_config(cfg);
-    if (!ev->c) {
-        snprintf(err, errlen, "x86 eval: cannot create a Z3 context");
-        return -1;
+    free(ev->from);
+    free(ev->to);
+    free(ev->decl);
+    ev->from = ev->to = NULL;
+    ev->decl = NULL;
+    if (!ev->c || ev->runs >= EV_REBUILD_EVERY) {
+        ev_release(ev);
+        Z3_config cfg = Z3_mk_config();
+        ev->c = Z3_mk_context(cfg);
+        Z3_del_config(cfg);
+        if (!ev->c) {
+            snprintf(err, errlen, "x86 eval: cannot create a Z3 context");
+            return -1;
+        }
+        Z3_set_error_handler(ev->c, NULL);
+        ev->runs = 0;
     }
     Z3_context c = ev->c;
-    Z3_set_error_handler(c, NULL);
+    ev->runs += EV_LIFT_WEIGHT;
     ev->s64 = Z3_mk_bv_sort(c, 64);
     ev->s8 = Z3_mk_bv_sort(c, 8);
     x86_sym_state_init(c, &ev->st, "");
@@ -105,7 +120,8 @@ static int ev_build(struct x86_evaluator *ev, char *err, size_t errlen)
     ev->nfrom = X86_NGPR + 1 + X86_NFLAG + st->nfresh + 1;
     ev->from = calloc(ev->nfrom, sizeof *ev->from);
     ev->to = calloc(ev->nfrom, sizeof *ev->to);
-    if (!ev->from || !ev->to) {
+    ev->decl = calloc(ev->nfrom, sizeof *ev->decl);
+    if (!ev->from || !ev->to || !ev->decl) {
         snprintf(err, errlen, "x86 eval: out of memory");
         return -1;
     }
@@ -122,8 +138,9 @@ static int ev_build(struct x86_evaluator *ev, char *err, size_t errlen)
         ev->to[k++] = f_false;          /* any value: the marker says it is undefined */
     }
     ev->from[k++] = st->in_mem;
+    for (unsigned i = 0; i < ev->nfrom; i++)
+        ev->decl[i] = Z3_get_app_decl(c, Z3_to_app(c, ev->from[i]));
     ev->zero_mem = Z3_mk_const_array(c, ev->s64, Z3_mk_unsigned_int(c, 0, ev->s8));
-    ev->runs = 0;
     return 0;
 }
 
@@ -145,6 +162,21 @@ struct x86_evaluator *x86_evaluator_create(const struct x86_insn *insns, size_t 
     return ev;
 }
 
+int x86_evaluator_retarget(struct x86_evaluator *ev, const struct x86_insn *insns, size_t n,
+                           char *err, size_t errlen)
+{
+    struct x86_insn *copy = malloc((n ? n : 1) * sizeof *insns);
+    if (!copy) {
+        snprintf(err, errlen, "x86 eval: out of memory");
+        return -1;
+    }
+    memcpy(copy, insns, n * sizeof *insns);
+    free(ev->insns);
+    ev->insns = copy;
+    ev->n = n;
+    return ev_build(ev, err, errlen);
+}
+
 void x86_evaluator_destroy(struct x86_evaluator *ev)
 {
     if (!ev)
@@ -164,10 +196,19 @@ static const struct x86_mem_region *region_of(const struct x86_mem *mem, uint64_
     return NULL;
 }
 
-/* Substitutes the current inputs into e and simplifies. */
-static Z3_ast ev_subst(struct x86_evaluator *ev, Z3_ast e)
+/* Evaluates e in a model that gives the inputs their current values. */
+static Z3_ast ev_eval(struct x86_evaluator *ev, Z3_ast e)
 {
-    return Z3_simplify(ev->c, Z3_substitute(ev->c, e, ev->nfrom, ev->from, ev->to));
+    Z3_context c = ev->c;
+    Z3_model m = Z3_mk_model(c);
+    Z3_model_inc_ref(c, m);
+    for (unsigned i = 0; i < ev->nfrom; i++)
+        Z3_add_const_interp(c, m, ev->decl[i], ev->to[i]);
+    Z3_ast r = NULL;
+    if (!Z3_model_eval(c, m, e, true, &r))
+        r = e;
+    Z3_model_dec_ref(c, m);
+    return r;
 }
 
 /* Bits [lo, lo+bits) of a numeral given as a binary string (MSB first, no
@@ -210,7 +251,7 @@ int x86_evaluator_run(struct x86_evaluator *ev, const struct x86_regs *in, struc
     uint64_t addrs[X86_SYM_MAX_ACCESSES];
     for (unsigned a = 0; a < st->nacc; a++) {
         ev->to[mem_slot] = cmem;
-        Z3_ast e = ev_subst(ev, st->acc[a].addr);
+        Z3_ast e = ev_eval(ev, st->acc[a].addr);
         uint64_t addr;
         if (!Z3_get_numeral_uint64(c, e, &addr)) {
             snprintf(err, errlen, "x86 eval: address of access %u did not evaluate to a constant (%s)",
@@ -233,7 +274,7 @@ int x86_evaluator_run(struct x86_evaluator *ev, const struct x86_regs *in, struc
     ev->to[mem_slot] = cmem;
 
     /* Phase 2: every output at once. */
-    Z3_ast v = ev_subst(ev, ev->bundle);
+    Z3_ast v = ev_eval(ev, ev->bundle);
     if (Z3_get_ast_kind(c, v) != Z3_NUMERAL_AST) {
         snprintf(err, errlen, "x86 eval: outputs did not evaluate to a constant: %.200s",
                  Z3_ast_to_string(c, v));

@@ -51,6 +51,13 @@ struct x86_evaluator *x86_evaluator_create(const struct x86_insn *insns, size_t 
                                            char *err, size_t errlen);
 void x86_evaluator_destroy(struct x86_evaluator *ev);
 
+/* Switches an evaluator to another block, reusing its Z3 context (much
+ * cheaper than destroy + create when evaluating many small blocks).
+ * Returns 0, or -1 with err (the evaluator is then unusable until a
+ * successful retarget). */
+int x86_evaluator_retarget(struct x86_evaluator *ev, const struct x86_insn *insns, size_t n,
+                           char *err, size_t errlen);
+
 /* Evaluates one state.  Returns 0 (a fault is a result), or -1 with err
  * when the model could not be evaluated (a bug). */
 int x86_evaluator_run(struct x86_evaluator *ev, const struct x86_regs *in, struct x86_mem *mem,
