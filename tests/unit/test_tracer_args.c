@@ -1,0 +1,184 @@
+/* test_tracer_args — the tracer's plain logic: plugin arguments and filters
+ * (tl_args), CPU-mode resolution and disassembly (tl_decode), and the QEMU
+ * command line the launcher builds (vm_launch). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../stages/tracer/tl_args.h"
+#include "../../stages/tracer/tl_decode.h"
+#include "../../stages/tracer/vm_launch.h"
+
+static int parse(struct tl_args *a, char *err, const char *s)
+{
+    char buf[512], *argv[16];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && argc < 16; t = strtok_r(NULL, ",", &save)) argv[argc++] = t;
+    tl_args_default(a);
+    return tl_args_parse(a, argc, argv, err, 256);
+}
+
+static void test_args_defaults_and_values(void **state)
+{
+    struct tl_args a;
+    char err[256];
+    assert_int_equal(parse(&a, err, "vm_id=vm7,mode=insn,sample_first=3,sample_every=0,filter=user,overflow=drop,"
+                                    "timestamps=off,mem=off,batch=100,flush_us=500,size=1M,time=monotonic"), 0);
+    assert_string_equal(a.queue, "/dev/shm/qemu_trace_vm7");
+    assert_int_equal(a.mode, TL_MODE_INSN);
+    assert_int_equal(a.sample_first, 3);
+    assert_int_equal(a.sample_every, 0);
+    assert_int_equal(a.filter, TL_FILTER_USER);
+    assert_true(a.drop);
+    assert_false(a.timestamps);
+    assert_false(a.mem);
+    assert_int_equal(a.batch, 100);
+    assert_int_equal(a.flush_us, 500);
+    assert_int_equal(a.queue_size, 1u << 20);
+    assert_true(a.abs_time);
+    assert_int_equal(parse(&a, err, "queue=mytrace"), 0);
+    assert_string_equal(a.queue, "/dev/shm/mytrace");
+    tl_args_default(&a);
+    assert_string_equal(a.queue, "/dev/shm/qemu_trace_0");
+    assert_int_equal(a.queue_size, 16u << 20);
+    assert_int_equal(a.mode, TL_MODE_BLOCK);
+}
+
+static void test_args_errors_name_the_argument(void **state)
+{
+    struct tl_args a;
+    char err[256];
+    assert_int_equal(parse(&a, err, "mode=fast"), -1);
+    assert_non_null(strstr(err, "mode='fast'"));
+    assert_int_equal(parse(&a, err, "bogus=1"), -1);
+    assert_non_null(strstr(err, "unknown argument 'bogus'"));
+    assert_int_equal(parse(&a, err, "noequals"), -1);
+    assert_non_null(strstr(err, "key=value"));
+    assert_int_equal(parse(&a, err, "range=0x2000-0x1000"), -1);
+    assert_non_null(strstr(err, "range="));
+    assert_int_equal(parse(&a, err, "batch=70000"), -1);
+    assert_int_equal(parse(&a, err, "vm_id=a/b"), -1);
+    assert_int_equal(parse(&a, err, "sample_every=-1"), -1);
+}
+
+static void test_filters(void **state)
+{
+    struct tl_args a;
+    char err[256];
+    assert_int_equal(parse(&a, err, "filter=user"), 0);
+    assert_true(tl_args_want(&a, 0x401000, 3));
+    assert_false(tl_args_want(&a, 0xffffffff81000000ULL, 0));
+    assert_false(tl_args_want(&a, 0x1000000, 0));           /* ring-0 boot code at a low address */
+    assert_false(tl_args_want(&a, 0xffffffff81000000ULL, -1));  /* cpl unknown: address half */
+    assert_int_equal(parse(&a, err, "filter=kernel"), 0);
+    assert_true(tl_args_want(&a, 0xffffffff81000000ULL, 0));
+    assert_false(tl_args_want(&a, 0x401000, 3));
+    assert_int_equal(parse(&a, err, "range=0x401000-0x402000,range=0x500000-0x500010"), 0);
+    assert_true(tl_args_want(&a, 0x401000, 3));
+    assert_false(tl_args_want(&a, 0x402000, 3));
+    assert_true(tl_args_want(&a, 0x50000f, 0));
+    assert_false(tl_args_want(&a, 0x400fff, 3));
+}
+
+static void test_mode_resolution(void **state)
+{
+    struct tl_mode_hint lm = {.has_regs = true, .cr0 = 0x80050033, .efer = 0xd01, .cs = 0x33};
+    struct tl_mode_hint pm = {.has_regs = true, .cr0 = 0x11, .efer = 0, .cs = 0x10};
+    struct tl_mode_hint rm = {.has_regs = true, .cr0 = 0x60000010, .efer = 0, .cs = 0xf000};
+    bool ok;
+    /* mov [rdi], rcx: 64-bit in long mode */
+    const uint8_t c64[] = {0x48, 0x89, 0x0f}, l64[] = {3};
+    assert_int_equal(tl_mode_resolve(&lm, 0x401000, c64, l64, 1, &ok), 64);
+    assert_true(ok);
+    /* inc eax; ret — QEMU says two 1-byte instructions: 32-bit (compat) code even
+     * though EFER.LMA is set (in 64-bit mode 0x40 is a REX prefix). */
+    const uint8_t c32[] = {0x40, 0xc3}, l32[] = {1, 1};
+    assert_int_equal(tl_mode_resolve(&lm, 0x8048000, c32, l32, 2, &ok), 32);
+    assert_true(ok);
+    /* mov ax, 0x1234 in real mode: 3 bytes (5 in 32-bit code) */
+    const uint8_t c16[] = {0xb8, 0x34, 0x12}, l16[] = {3};
+    assert_int_equal(tl_mode_resolve(&rm, 0xfe05b, c16, l16, 1, &ok), 16);
+    assert_true(ok);
+    assert_int_equal(tl_mode_resolve(&pm, 0x100000, c16, l16, 1, &ok), 16);
+    /* Boundaries no mode produces: the hint stands, unconfirmed. */
+    const uint8_t cbad[] = {0x90, 0x90}, lbad[] = {2};
+    assert_int_equal(tl_mode_resolve(&pm, 0x100000, cbad, lbad, 1, &ok), 32);
+    assert_false(ok);
+    /* No registers: the address decides the first candidate. */
+    struct tl_mode_hint none = {0};
+    assert_int_equal(tl_mode_resolve(&none, 0xffffffff81000000ULL, c64, l64, 1, &ok), 64);
+    assert_int_equal(tl_cpl(&lm), 3);
+    assert_int_equal(tl_cpl(&rm), 0);
+    assert_int_equal(tl_cpl(&none), -1);
+}
+
+static void test_disasm(void **state)
+{
+    char out[TL_DISASM_MAX];
+    const uint8_t c[] = {0x48, 0x89, 0x0f};
+    assert_int_equal(tl_disasm(64, 0x401000, c, 3, out, sizeof out), 3);
+    assert_string_equal(out, "mov [rdi], rcx");
+    const uint8_t j[] = {0x75, 0xf5};
+    assert_int_equal(tl_disasm(64, 0x401009, j, 2, out, sizeof out), 2);
+    assert_string_equal(out, "jnz 0x0000000000401000");
+    const uint8_t bad[] = {0x0f};
+    assert_int_equal(tl_disasm(64, 0, bad, 1, out, sizeof out), 0);
+    assert_string_equal(out, "(bad)");
+}
+
+static void test_vm_command_line(void **state)
+{
+    char kernel[] = "/tmp/tcgl_test_kernel_XXXXXX";
+    int fd = mkstemp(kernel);
+    assert_true(fd >= 0);
+    close(fd);
+    struct vm_spec s;
+    vm_spec_default(&s);
+    char msg[512];
+    s.kernel = "/nonexistent/vmlinuz";
+    s.initrd = kernel;
+    s.serial_log = "/tmp/x.console";
+    assert_null(vm_build_argv(&s, msg, sizeof msg));
+    assert_non_null(strstr(msg, "kernel image '/nonexistent/vmlinuz' does not exist"));
+    s.kernel = kernel;
+    s.plugin = kernel;
+    s.plugin_args[s.nplugin_args++] = "vm_id=v1";
+    s.plugin_args[s.nplugin_args++] = "mode=insn";
+    s.icount = 0;
+    s.vm_id = "v1";
+    s.workloads = "loop,sort";
+    char **v = vm_build_argv(&s, msg, sizeof msg);
+    assert_non_null(v);
+    char line[4096] = "";
+    for (char **p = v; *p; p++) { strcat(line, *p); strcat(line, " "); }
+    vm_argv_free(v);
+    assert_non_null(strstr(line, "memory-backend-file,id=tcgl_ram,size=512M,mem-path=/dev/shm/qemu_ram_v1,share=on"));
+    assert_non_null(strstr(line, "memory-backend=tcgl_ram"));
+    assert_non_null(strstr(line, ",vm_id=v1,mode=insn "));
+    assert_non_null(strstr(line, "-icount shift=0"));
+    assert_non_null(strstr(line, "tcgl_run=loop,sort"));
+    assert_non_null(strstr(line, "-no-reboot"));
+    s.plugin_args[s.nplugin_args++] = "bad,arg";
+    assert_null(vm_build_argv(&s, msg, sizeof msg));
+    unlink(kernel);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_args_defaults_and_values),
+        cmocka_unit_test(test_args_errors_name_the_argument),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_mode_resolution),
+        cmocka_unit_test(test_disasm),
+        cmocka_unit_test(test_vm_command_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
