@@ -25,10 +25,13 @@ struct oracle_unicorn {
     uint8_t code_bytes[ORACLE_MAX_CODE];
     size_t code_len;
     uint64_t code_rip;
+    uc_hook code_hook;          /* on the code pages, added with them */
+    bool code_hooked;
     /* Set by the hooks during one run. */
     bool term_step;             /* executing the terminator alone */
-    bool term_left;             /* ... and it transferred control out of the mapped code */
-    uint64_t term_target;
+    bool term_left;             /* ... and control reached the terminator's target */
+    bool term_started;
+    uint64_t term_addr, term_target;
     enum oracle_kind kind;
     int vector;
     uint64_t fault_addr, fault_rip;
@@ -71,6 +74,25 @@ static void on_syscall(uc_engine *uc, void *user)
         o->kind = ORACLE_FAULT_SYSCALL;
         uc_reg_read(uc, UC_X86_REG_RIP, &o->fault_rip);
     }
+    uc_emu_stop(uc);
+}
+
+/* During the terminator step: the first call is the terminator itself, the
+ * second its target inside the code pages (a target outside them shows up
+ * as a fetch fault instead).  Stopping here needs no instruction count,
+ * which in Unicorn costs a translation-cache flush per run. */
+static void on_code(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+    struct oracle_unicorn *o = user;
+    (void)size;
+    if (!o->term_step)
+        return;
+    if (!o->term_started && addr == o->term_addr) {
+        o->term_started = true;
+        return;
+    }
+    o->term_left = true;
+    o->term_target = addr;
     uc_emu_stop(uc);
 }
 
@@ -167,6 +189,10 @@ static void unmap_data(struct oracle_unicorn *o)
 
 static void unmap_code(struct oracle_unicorn *o)
 {
+    if (o->code_hooked) {
+        uc_hook_del(o->uc, o->code_hook);
+        o->code_hooked = false;
+    }
     if (o->code.end > o->code.start) {
         uc_ctl_remove_cache(o->uc, o->code.start, o->code.end);
         uc_mem_unmap(o->uc, o->code.start, o->code.end - o->code.start);
@@ -194,6 +220,11 @@ static int place_code(struct oracle_unicorn *o, const uint8_t *code, size_t len,
     if (uc_mem_map(o->uc, r.start, r.end - r.start, UC_PROT_READ | UC_PROT_EXEC) != UC_ERR_OK)
         return -1;
     uc_mem_write(o->uc, rip, code, len);
+    if (uc_hook_add(o->uc, &o->code_hook, UC_HOOK_CODE, (void *)on_code, o, r.start, r.end - 1) != UC_ERR_OK) {
+        uc_mem_unmap(o->uc, r.start, r.end - r.start);
+        return -1;
+    }
+    o->code_hooked = true;
     o->code = r;
     memcpy(o->code_bytes, code, len);
     o->code_len = len;
@@ -255,7 +286,7 @@ static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, co
 
     uc_reg_write(o->uc, UC_X86_REG_RIP, &in->rip);
     o->kind = ORACLE_OK;
-    o->term_step = o->term_left = false;
+    o->term_step = o->term_left = o->term_started = false;
     o->vector = -1;
     o->fault_addr = o->fault_rip = 0;
     /* Straight-line bodies stop at their end (no count: QEMU counts each
@@ -278,7 +309,8 @@ static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, co
         uc_reg_read(o->uc, UC_X86_REG_RIP, &rip);
         if (rip == body_end) {
             o->term_step = true;
-            e = uc_emu_start(o->uc, body_end, 0, 0, 1);
+            o->term_addr = body_end;
+            e = uc_emu_start(o->uc, body_end, 0, timeout_us, 0);
             o->term_step = false;
             if (o->term_left) {
                 e = UC_ERR_OK;
