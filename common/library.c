@@ -638,7 +638,7 @@ struct slot {
 struct library {
     char *dir;
     int dirfd;
-    int lockfd;
+    int lockfd;                      /* open only while a locked operation runs */
     uint32_t isa_version, semantics_version;
     bool read_only;
     struct slot *slots;
@@ -853,15 +853,25 @@ fail:;
     return -1;
 }
 
+/* The lock file is opened for each locked operation rather than once per
+ * handle: flock belongs to the open file description, so a descriptor
+ * inherited across fork() would let parent and child "share" the lock. */
 static int lock_library(struct library *lib)
 {
     if (lib->read_only) {
         log_error("library: %s is open read-only; refusing to write", lib->dir);
         return -1;
     }
+    lib->lockfd = openat(lib->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lib->lockfd < 0) {
+        log_error("library: cannot open lock file %s/.lock: %s", lib->dir, strerror(errno));
+        return -1;
+    }
     while (flock(lib->lockfd, LOCK_EX) != 0) {
         if (errno != EINTR) {
             log_error("library: cannot lock %s/.lock: %s", lib->dir, strerror(errno));
+            close(lib->lockfd);
+            lib->lockfd = -1;
             return -1;
         }
     }
@@ -870,7 +880,11 @@ static int lock_library(struct library *lib)
 
 static void unlock_library(struct library *lib)
 {
-    flock(lib->lockfd, LOCK_UN);
+    if (lib->lockfd >= 0) {
+        flock(lib->lockfd, LOCK_UN);
+        close(lib->lockfd);
+        lib->lockfd = -1;
+    }
 }
 
 /* Remember what is now on disk for key. */
@@ -934,17 +948,10 @@ struct library *library_open(const char *dir, const struct library_options *opts
         log_error("library: cannot open directory %s: %s", dir, strerror(errno));
         goto fail;
     }
-    if (!lib->read_only) {
-        lib->lockfd = openat(lib->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (lib->lockfd < 0) {
-            log_error("library: cannot open lock file %s/.lock: %s", dir, strerror(errno));
-            goto fail;
-        }
-    }
     if (!index_grow(lib))
         goto fail;
 
-    int dfd = dup(lib->dirfd);
+    int dfd = openat(lib->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* own offset, even after fork */
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         log_error("library: cannot list %s: %s", dir, strerror(errno));
@@ -1344,7 +1351,7 @@ static int cmp_keys(const void *a, const void *b)
 /* Sorted keys of the entry files now in DIR (malloc'd); -1 on error. */
 static int list_keys(struct library *lib, char (**keys)[LIBRARY_KEY_HEX_LEN + 1])
 {
-    int dfd = dup(lib->dirfd);
+    int dfd = openat(lib->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* own offset, even after fork */
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         log_error("library: cannot list %s: %s", lib->dir, strerror(errno));
@@ -1434,7 +1441,7 @@ int library_find_prefix(struct library *lib, const char *prefix,
 
 static void prune_temp_files(struct library *lib, struct library_prune_result *res)
 {
-    int dfd = dup(lib->dirfd);
+    int dfd = openat(lib->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* own offset, even after fork */
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         if (dfd >= 0)

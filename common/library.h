@@ -34,7 +34,9 @@
  * ignored with one warning naming the file and counted (stats.corrupt); the
  * lookup reports a miss, so synthesis runs again and its put repairs it.
  *
- * A handle is not thread-safe: use one per thread (processes may share DIR).
+ * A handle is not thread-safe: use one per thread.  Processes may share DIR,
+ * and a handle stays correct on both sides of fork() (the lock file is
+ * opened per operation, directory listings use their own descriptor).
  */
 #ifndef TCGL_LIBRARY_H
 #define TCGL_LIBRARY_H

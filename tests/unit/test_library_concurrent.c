@@ -199,10 +199,57 @@ static void test_library_concurrent_writers_and_readers(void **state)
     ltu_rmtree(root);
 }
 
+/* A handle opened before fork() and used by the parent and its children at
+ * once: the lock must still exclude them (flock is per open file
+ * description, so an inherited lock descriptor would not). */
+static void test_library_concurrent_inherited_handle(void **state)
+{
+    (void)state;
+    char *root = ltu_tempdir();
+    assert_non_null(root);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/lib", root);
+    struct library *lib = library_open(dir, NULL);
+    assert_non_null(lib);
+    struct library_entry e;
+    ltu_sample_entry(&e, 77, LIVE_OUT, LIBRARY_ISA_VERSION, LIBRARY_SEMANTICS_VERSION);
+    e.instances = 0;
+    assert_int_equal(library_put_verified(lib, &e), 0);
+
+    enum { CHILDREN = 4, ADDS = 25 };
+    pid_t pid[CHILDREN];
+    fflush(NULL);
+    for (int i = 0; i < CHILDREN; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            int bad = 0;
+            for (int j = 0; j < ADDS; j++)
+                bad |= library_add_instances(lib, e.key, 1) != 0;
+            _exit(bad);
+        }
+    }
+    for (int j = 0; j < ADDS; j++)
+        assert_int_equal(library_add_instances(lib, e.key, 1), 0);
+    for (int i = 0; i < CHILDREN; i++) {
+        int st;
+        assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    struct library_entry got;
+    assert_int_equal(library_lookup(lib, e.key, &got), LIBRARY_HIT);
+    assert_int_equal(got.instances, (CHILDREN + 1) * ADDS);
+    library_entry_free(&got);
+    library_close(lib);
+    library_entry_free(&e);
+    ltu_rmtree(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_library_concurrent_writers_and_readers),
+        cmocka_unit_test(test_library_concurrent_inherited_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
