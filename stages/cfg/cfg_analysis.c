@@ -234,7 +234,11 @@ static bool loops(struct cfg *g, const struct preds *p)
     uint32_t *stamp = calloc(n ? n : 1, sizeof *stamp);
     uint32_t *stack = malloc((n ? n : 1) * sizeof *stack);
     uint32_t *inner_size = malloc((n ? n : 1) * sizeof *inner_size);
-    if (!stamp || !stack || !inner_size) { free(stamp); free(stack); free(inner_size); return false; }
+    uint32_t *body = malloc((n ? n : 1) * sizeof *body);
+    if (!stamp || !stack || !inner_size || !body) {
+        free(stamp); free(stack); free(inner_size); free(body);
+        return false;
+    }
     for (uint32_t i = 0; i < n; i++) {
         g->block[i].loop_depth = 0;
         g->block[i].loop_header = 0;
@@ -259,8 +263,6 @@ static bool loops(struct cfg *g, const struct preds *p)
         stamp[h] = mark;
         /* Collect the body (stamp == mark), then walk it again to count. */
         uint32_t size = 1;
-        uint32_t *body = malloc((size_t)n * sizeof *body);
-        if (!body) { free(stamp); free(stack); free(inner_size); return false; }
         uint32_t nbody = 0;
         body[nbody++] = h;
         while (sp) {
@@ -280,9 +282,8 @@ static bool loops(struct cfg *g, const struct preds *p)
                 b->loop_header = g->block[h].pc;
             }
         }
-        free(body);
     }
-    free(stamp); free(stack); free(inner_size);
+    free(stamp); free(stack); free(inner_size); free(body);
     return true;
 }
 
