@@ -519,6 +519,13 @@ static void run_state(uint8_t *shm, const struct oracle_shm_hdr *h, struct oracl
             frip = frip - entry + s->in.rip;
         if (g_fault.signo == SIGSYS)
             frip -= 2;   /* the kernel reports the rip after syscall / int 0x80 / sysenter */
+        /* int n (0xcd n, n != 3) is a system call gate or a #GP (a kernel
+         * without ia32 emulation): either way a refused system call, as
+         * Unicorn reports it. */
+        uint64_t off = frip - s->in.rip;
+        if (g_fault.signo == SIGSEGV && frip >= s->in.rip && off + 1 < h->blk.body_len
+            && h->code[off] == 0xcd && h->code[off + 1] != 3)
+            s->res.kind = ORACLE_FAULT_SYSCALL;
         s->res.fault_rip = frip;
         s->out.rip = frip;
     }
