@@ -55,6 +55,9 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
 
 bool pixel_insn_valid(struct pixel_insn i, char *err, size_t errlen)
 {
+    if (pixel_insn_ok(i.op, i.rd, i.rs1, i.rs2))
+        return true;
+    /* invalid: say why */
     const struct pixel_opinfo *info = pixel_opinfo(i.op);
     if (!info->name)
         return fail(err, errlen, "undefined opcode %u (bytes %08x)", i.op, pixel_insn_word(i));
@@ -84,7 +87,7 @@ bool pixel_insn_valid(struct pixel_insn i, char *err, size_t errlen)
     if ((rd_zero && i.rd) || (rs1_zero && i.rs1) || (rs2_zero && i.rs2))
         return fail(err, errlen, "opcode %u (%s): unused field not 0 in %08x", i.op,
                     info->name, pixel_insn_word(i));
-    return true;
+    return fail(err, errlen, "opcode %u (%s): malformed %08x", i.op, info->name, pixel_insn_word(i));
 }
 
 bool pixel_prog_valid(const struct pixel_insn *p, size_t n, char *err, size_t errlen)

@@ -298,6 +298,76 @@ PIXEL_HD uint64_t pixel_alu(uint8_t op, uint64_t a, uint64_t b, uint64_t d,
     }
 }
 
+/* Operand form, kind and memory width of an opcode, from the table
+ * (form -1: undefined opcode).  Usable on the device. */
+PIXEL_HD int pixel_op_form(uint8_t op)
+{
+    switch (op) {
+#define PIXEL_X_FORM(name, code, form, ...) case code: return form;
+    PIXEL_OPCODES(PIXEL_X_FORM)
+#undef PIXEL_X_FORM
+    default: return -1;
+    }
+}
+PIXEL_HD int pixel_op_kind(uint8_t op)
+{
+    switch (op) {
+#define PIXEL_X_KIND(name, code, form, kind, ...) case code: return kind;
+    PIXEL_OPCODES(PIXEL_X_KIND)
+#undef PIXEL_X_KIND
+    default: return -1;
+    }
+}
+PIXEL_HD unsigned pixel_op_width(uint8_t op)
+{
+    switch (op) {
+#define PIXEL_X_WIDTH(name, code, form, kind, w, ...) case code: return w;
+    PIXEL_OPCODES(PIXEL_X_WIDTH)
+#undef PIXEL_X_WIDTH
+    default: return 0;
+    }
+}
+
+/* One instruction is well formed: defined opcode, registers < 32, shift
+ * immediates < 64, unused fields 0 (jump targets are checked per program). */
+PIXEL_HD int pixel_insn_ok(uint8_t op, uint8_t rd, uint8_t rs1, uint8_t rs2)
+{
+    const unsigned R = PIXEL_NREGS;
+    switch (pixel_op_form(op)) {
+    case PXF_NONE: return !rd && !rs1 && !rs2;
+    case PXF_RR: return rd < R && rs1 < R && !rs2;
+    case PXF_RRR: return rd < R && rs1 < R && rs2 < R;
+    case PXF_RRU6: return rd < R && rs1 < R && rs2 < 64;
+    case PXF_RRS8: case PXF_RRU8: return rd < R && rs1 < R;
+    case PXF_RS16: case PXF_RU16: return rd < R;
+    case PXF_LOAD: return rd < R && rs1 < R && !rs2;
+    case PXF_STORE: return !rd && rs1 < R && rs2 < R;
+    case PXF_J: return !rd;
+    case PXF_RJ: return rd < R;
+    default: return 0;
+    }
+}
+
+/* Index of the first malformed instruction or out-of-range jump target
+ * (0..n allowed) of a program, or -1 when it is valid. */
+PIXEL_HD long pixel_prog_first_bad(const uint8_t *bytes, uint32_t n)
+{
+    if (n > PIXEL_MAX_INSNS)
+        return PIXEL_MAX_INSNS;
+    for (uint32_t k = 0; k < n; k++) {
+        const uint8_t *b = bytes + 4 * (uint64_t)k;
+        if (!pixel_insn_ok(b[0], b[1], b[2], b[3]))
+            return (long)k;
+        int f = pixel_op_form(b[0]);
+        if (f == PXF_J || f == PXF_RJ) {
+            long t = (long)k + 1 + (int16_t)(uint16_t)(b[2] | b[3] << 8);
+            if (t < 0 || t > (long)n)
+                return (long)k;
+        }
+    }
+    return -1;
+}
+
 /* Instruction fields as a little-endian u32 and back. */
 PIXEL_HD uint32_t pixel_insn_word(struct pixel_insn i)
 {

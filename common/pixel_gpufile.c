@@ -1,0 +1,265 @@
+/* pixel_gpufile.c — reader, writer and comparison of batch files
+ * (pixel_gpufile.h).  C and C++ alike: the CUDA driver includes this file. */
+#include "pixel_gpufile.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "batch files are written raw: little-endian hosts only"
+#endif
+
+__attribute__((format(printf, 3, 4)))
+static int pxf_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static uint64_t pxf_window(uint32_t nregions, const uint32_t *sizes)
+{
+    uint64_t w = 0;
+    for (uint32_t k = 0; k < nregions && k < 4; k++)
+        w += sizes[k];
+    return w;
+}
+
+uint64_t pixel_job_window(const struct pixel_job *j) { return pxf_window(j->nregions, j->region_size); }
+
+void pixel_job_free(struct pixel_job *j)
+{
+    free(j->prog);
+    free(j->regs);
+    free(j->region_base);
+    free(j->mem);
+    free(j->fault);
+    free(j->fault_pc);
+    memset(j, 0, sizeof *j);
+}
+
+int pixel_job_alloc(struct pixel_job *j, uint32_t ninsns, uint32_t nstates, uint32_t nregions,
+                    const uint32_t *sizes, char *err, size_t errlen)
+{
+    memset(j, 0, sizeof *j);
+    if (ninsns > PIXEL_MAX_INSNS)
+        return pxf_fail(err, errlen, "%u instructions (at most %u)", ninsns, PIXEL_MAX_INSNS);
+    if (nregions > 4)
+        return pxf_fail(err, errlen, "%u memory regions (at most 4)", nregions);
+    for (uint32_t k = 0; k < nregions; k++) {
+        if (sizes[k] > 65536u)
+            return pxf_fail(err, errlen, "region %u: size %u (at most 65536)", k, sizes[k]);
+        j->region_size[k] = sizes[k];
+    }
+    j->ninsns = ninsns;
+    j->nstates = nstates;
+    j->nregions = nregions;
+    uint64_t n = nstates, win = pixel_job_window(j);
+    j->prog = (struct pixel_insn *)calloc((size_t)ninsns + 1, sizeof *j->prog);
+    j->regs = (uint64_t *)calloc((size_t)(32 * n + 1), sizeof *j->regs);
+    j->region_base = (uint64_t *)calloc((size_t)(nregions * n + 1), sizeof *j->region_base);
+    j->mem = (uint8_t *)calloc((size_t)(win * n + 1), 1);
+    j->fault = (uint8_t *)calloc((size_t)(n + 1), 1);
+    j->fault_pc = (uint32_t *)calloc((size_t)(n + 1), sizeof *j->fault_pc);
+    if (!j->prog || !j->regs || !j->region_base || !j->mem || !j->fault || !j->fault_pc) {
+        pixel_job_free(j);
+        return pxf_fail(err, errlen, "out of memory for %u states (window %llu bytes)", nstates,
+                        (unsigned long long)win);
+    }
+    return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static int pxf_write_all(FILE *f, const void *p, uint64_t len)
+{
+    return len == 0 || fwrite(p, 1, (size_t)len, f) == (size_t)len ? 0 : -1;
+}
+
+int pixel_job_write(const char *path, const struct pixel_job *j, char *err, size_t errlen)
+{
+    uint8_t h[PIXEL_BATCHFILE_HEADER];
+    memset(h, 0, sizeof h);
+    memcpy(h, PIXEL_BATCHFILE_MAGIC, 8);
+    put32(h + 8, PIXEL_BATCHFILE_VERSION);
+    put32(h + 12, PIXEL_ISA_VERSION);
+    put32(h + 16, j->ninsns);
+    put32(h + 20, j->nstates);
+    put32(h + 24, j->nregions);
+    for (int k = 0; k < 4; k++)
+        put32(h + 28 + 4 * k, k < (int)j->nregions ? j->region_size[k] : 0);
+    put32(h + 44, j->step_limit);
+    put32(h + 48, j->has_results ? 1 : 0);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return pxf_fail(err, errlen, "%s: cannot create: %m", tmp);
+    uint64_t n = j->nstates;
+    uint8_t *prog = (uint8_t *)malloc((size_t)j->ninsns * 4 + 1);
+    int bad = !prog;
+    for (uint32_t k = 0; prog && k < j->ninsns; k++) {
+        prog[4 * k] = j->prog[k].op;
+        prog[4 * k + 1] = j->prog[k].rd;
+        prog[4 * k + 2] = j->prog[k].rs1;
+        prog[4 * k + 3] = j->prog[k].rs2;
+    }
+    bad = bad || pxf_write_all(f, h, sizeof h) || pxf_write_all(f, prog, (uint64_t)j->ninsns * 4) ||
+          pxf_write_all(f, j->regs, 32 * n * 8) ||
+          pxf_write_all(f, j->region_base, (uint64_t)j->nregions * n * 8) ||
+          pxf_write_all(f, j->mem, pixel_job_window(j) * n);
+    if (j->has_results)
+        bad = bad || pxf_write_all(f, j->fault, n) || pxf_write_all(f, j->fault_pc, n * 4);
+    free(prog);
+    if (fclose(f) != 0)
+        bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return pxf_fail(err, errlen, "%s: write failed (disk full?)", path);
+    }
+    return 0;
+}
+
+static int pxf_read_all(FILE *f, void *p, uint64_t len)
+{
+    return len == 0 || fread(p, 1, (size_t)len, f) == (size_t)len ? 0 : -1;
+}
+
+int pixel_job_read(const char *path, struct pixel_job *j, char *err, size_t errlen)
+{
+    memset(j, 0, sizeof *j);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pxf_fail(err, errlen, "%s: cannot open: %m", path);
+    struct stat st;
+    uint8_t h[PIXEL_BATCHFILE_HEADER];
+    int rc = -1;
+    if (fstat(fileno(f), &st) != 0 || fread(h, 1, sizeof h, f) != sizeof h) {
+        pxf_fail(err, errlen, "%s: shorter than the %u-byte header", path, PIXEL_BATCHFILE_HEADER);
+        goto out;
+    }
+    if (memcmp(h, PIXEL_BATCHFILE_MAGIC, 8) != 0) {
+        pxf_fail(err, errlen, "%s: not a batch file (magic is not %s)", path, PIXEL_BATCHFILE_MAGIC);
+        goto out;
+    }
+    if (get32(h + 8) != PIXEL_BATCHFILE_VERSION || get32(h + 12) != PIXEL_ISA_VERSION) {
+        pxf_fail(err, errlen, "%s: format version %u / ISA version %u, expected %u / %u", path,
+                 get32(h + 8), get32(h + 12), PIXEL_BATCHFILE_VERSION, PIXEL_ISA_VERSION);
+        goto out;
+    }
+    {
+        uint32_t ninsns = get32(h + 16), nstates = get32(h + 20), nregions = get32(h + 24);
+        uint32_t sizes[4] = { get32(h + 28), get32(h + 32), get32(h + 36), get32(h + 40) };
+        uint32_t has = get32(h + 48);
+        if (has > 1) {
+            pxf_fail(err, errlen, "%s: has_results field is %u (0 or 1)", path, has);
+            goto out;
+        }
+        if (pixel_job_alloc(j, ninsns, nstates, nregions, sizes, err, errlen) != 0) {
+            char inner[256];
+            snprintf(inner, sizeof inner, "%s", err ? err : "");
+            pxf_fail(err, errlen, "%s: header: %s", path, inner);
+            goto out;
+        }
+        j->step_limit = get32(h + 44);
+        j->has_results = has == 1;
+        uint64_t n = nstates, win = pixel_job_window(j);
+        uint64_t want = PIXEL_BATCHFILE_HEADER + (uint64_t)ninsns * 4 + 32 * n * 8 +
+                        (uint64_t)nregions * n * 8 + win * n + (has ? n * 5 : 0);
+        if ((uint64_t)st.st_size != want) {
+            pxf_fail(err, errlen, "%s: %llu bytes, but the header (%u instructions, %u states, "
+                     "window %llu) needs %llu", path, (unsigned long long)st.st_size, ninsns,
+                     nstates, (unsigned long long)win, (unsigned long long)want);
+            goto out;
+        }
+        uint8_t *prog = (uint8_t *)malloc((size_t)ninsns * 4 + 1);
+        if (!prog || pxf_read_all(f, prog, (uint64_t)ninsns * 4)) {
+            free(prog);
+            pxf_fail(err, errlen, "%s: read error in the program", path);
+            goto out;
+        }
+        long bad = pixel_prog_first_bad(prog, ninsns);
+        for (uint32_t k = 0; k < ninsns; k++)
+            j->prog[k] = pixel_word_insn(get32(prog + 4 * k));
+        if (bad >= 0) {
+            pxf_fail(err, errlen, "%s: instruction %ld (%02x %02x %02x %02x) is malformed or "
+                     "jumps outside the program", path, bad, prog[4 * bad], prog[4 * bad + 1],
+                     prog[4 * bad + 2], prog[4 * bad + 3]);
+            free(prog);
+            goto out;
+        }
+        free(prog);
+        if (pxf_read_all(f, j->regs, 32 * n * 8) ||
+            pxf_read_all(f, j->region_base, (uint64_t)nregions * n * 8) ||
+            pxf_read_all(f, j->mem, win * n) ||
+            (has && (pxf_read_all(f, j->fault, n) || pxf_read_all(f, j->fault_pc, n * 4)))) {
+            pxf_fail(err, errlen, "%s: read error in the state arrays", path);
+            goto out;
+        }
+        for (uint64_t i = 0; has && i < n; i++)
+            if (j->fault[i] >= PIXEL_FAULT_COUNT) {
+                pxf_fail(err, errlen, "%s: state %llu: fault kind %u out of range", path,
+                         (unsigned long long)i, j->fault[i]);
+                goto out;
+            }
+        rc = 0;
+    }
+out:
+    fclose(f);
+    if (rc)
+        pixel_job_free(j);
+    return rc;
+}
+
+long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
+                       unsigned max_report)
+{
+    if (a->nstates != b->nstates || a->nregions != b->nregions ||
+        pixel_job_window(a) != pixel_job_window(b) || a->ninsns != b->ninsns ||
+        memcmp(a->prog, b->prog, (size_t)a->ninsns * sizeof *a->prog) != 0) {
+        if (out)
+            fprintf(out, "shapes differ: %u vs %u states, %u vs %u regions, programs %s\n",
+                    a->nstates, b->nstates, a->nregions, b->nregions,
+                    a->ninsns == b->ninsns ? "of equal length" : "of different length");
+        return -1;
+    }
+    uint64_t n = a->nstates, win = pixel_job_window(a);
+    long differ = 0;
+    unsigned shown = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int d = a->fault[i] != b->fault[i] || a->fault_pc[i] != b->fault_pc[i] ||
+                memcmp(a->mem + i * win, b->mem + i * win, (size_t)win) != 0;
+        int reg = -1;
+        for (int r = 0; r < 32; r++)
+            if (a->regs[(uint64_t)r * n + i] != b->regs[(uint64_t)r * n + i]) {
+                d = 1;
+                if (reg < 0)
+                    reg = r;
+            }
+        if (!d)
+            continue;
+        differ++;
+        if (out && shown++ < max_report) {
+            fprintf(out, "state %llu: fault %u/%u pc %u/%u", (unsigned long long)i, a->fault[i],
+                    b->fault[i], a->fault_pc[i], b->fault_pc[i]);
+            if (reg >= 0)
+                fprintf(out, " R%d %#llx/%#llx", reg, (unsigned long long)a->regs[(uint64_t)reg * n + i],
+                        (unsigned long long)b->regs[(uint64_t)reg * n + i]);
+            fprintf(out, "\n");
+        }
+    }
+    return differ;
+}

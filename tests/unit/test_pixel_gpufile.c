@@ -1,0 +1,156 @@
+/* test_pixel_gpufile.c — batch files (the CPU <-> CUDA executor exchange):
+ * round trip, bad input rejected with a message naming file and field,
+ * comparison finds every differing state; and the dependency-free validity
+ * check the CUDA side uses agrees with pixel_prog_valid. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pixel_batch.h"
+#include "pixel_gpufile.h"
+#include "test_pixel_gen.h"
+
+static void make_job(struct pixel_job *j, uint32_t nstates)
+{
+    static const uint32_t sizes[2] = { GEN_R0_SIZE, GEN_R1_SIZE };
+    char err[256];
+    struct pixel_insn p[32];
+    uint32_t n = gen_prog(p, 32, 1);
+    assert_int_equal(pixel_job_alloc(j, n, nstates, 2, sizes, err, sizeof err), 0);
+    memcpy(j->prog, p, n * sizeof p[0]);
+    j->step_limit = 200;
+    uint64_t win = pixel_job_window(j);
+    for (uint32_t i = 0; i < nstates; i++) {
+        uint64_t r[32], base[2];
+        gen_state(r, base, j->mem + i * win, j->mem + i * win + GEN_R0_SIZE);
+        for (int k = 0; k < 32; k++)
+            j->regs[(uint64_t)k * nstates + i] = r[k];
+        j->region_base[i] = base[0];
+        j->region_base[nstates + i] = base[1];
+    }
+}
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "/tmp/test_pixel_gpufile.%ld.%s", (long)getpid(), name);
+}
+
+static void test_pixel_gpufile_roundtrip_and_compare(void **state)
+{
+    (void)state;
+    struct pixel_job j, back, res, res2;
+    char path[256], err[512];
+    tmp_path(path, sizeof path, "job");
+    make_job(&j, 300);
+    assert_int_equal(pixel_job_write(path, &j, err, sizeof err), 0);
+    assert_int_equal(pixel_job_read(path, &back, err, sizeof err), 0);
+    assert_false(back.has_results);
+    assert_int_equal(back.ninsns, j.ninsns);
+    assert_int_equal(back.step_limit, 200);
+    assert_memory_equal(back.prog, j.prog, j.ninsns * sizeof *j.prog);
+    assert_memory_equal(back.regs, j.regs, 32 * 300 * 8);
+    assert_memory_equal(back.region_base, j.region_base, 2 * 300 * 8);
+    assert_memory_equal(back.mem, j.mem, pixel_job_window(&j) * 300);
+
+    /* run it on the batch executor, write results, read them back, compare */
+    struct pixel_batch b = { back.nstates, back.nregions, { GEN_R0_SIZE, GEN_R1_SIZE, 0, 0 },
+                             back.regs, back.region_base, back.mem, back.fault, back.fault_pc };
+    assert_true(pixel_exec_batch(back.prog, back.ninsns, &b, back.step_limit, err, sizeof err) >= 0);
+    back.has_results = true;
+    assert_int_equal(pixel_job_write(path, &back, err, sizeof err), 0);
+    assert_int_equal(pixel_job_read(path, &res, err, sizeof err), 0);
+    assert_true(res.has_results);
+    assert_int_equal(pixel_job_compare(&back, &res, NULL, 0), 0);
+    assert_int_equal(pixel_job_read(path, &res2, err, sizeof err), 0);
+    res2.regs[5 * 300 + 17] ^= 1;          /* R5 of state 17 */
+    res2.mem[pixel_job_window(&res2) * 200 + 3] ^= 0x80;
+    res2.fault_pc[250]++;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_int_equal(pixel_job_compare(&res, &res2, out, 10), 3);
+    fclose(out);
+    assert_non_null(strstr(text, "state 17:"));
+    assert_non_null(strstr(text, "R5"));
+    free(text);
+    pixel_job_free(&j);
+    pixel_job_free(&back);
+    pixel_job_free(&res);
+    pixel_job_free(&res2);
+    unlink(path);
+}
+
+static void test_pixel_gpufile_rejects_bad_files(void **state)
+{
+    (void)state;
+    struct pixel_job j, back;
+    char path[256], err[512];
+    tmp_path(path, sizeof path, "bad");
+    make_job(&j, 10);
+    assert_int_equal(pixel_job_write(path, &j, err, sizeof err), 0);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    static const struct { size_t off; uint8_t val; int truncate; const char *want; } cases[] = {
+        { 0, 'X', 0, "not a batch file" },
+        { 12, 9, 0, "ISA version 9" },
+        { 24, 7, 0, "7 memory regions" },
+        { 20, 11, 0, "needs" },               /* nstates 10 -> 11: size mismatch */
+        { 48, 2, 0, "has_results field is 2" },
+        { 64, 200, 0, "instruction 0" },      /* undefined opcode */
+        { 8, 1, 1, "needs" },                 /* truncated (byte 8 unchanged) */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint8_t copy[sizeof buf];
+        memcpy(copy, buf, len);
+        copy[cases[k].off] = cases[k].val;
+        f = fopen(path, "wb");
+        fwrite(copy, 1, cases[k].truncate ? len - 5 : len, f);
+        fclose(f);
+        err[0] = 0;
+        assert_int_equal(pixel_job_read(path, &back, err, sizeof err), -1);
+        if (!strstr(err, cases[k].want) || !strstr(err, path))
+            fail_msg("case %zu: message '%s' lacks '%s' or the file name", k, err, cases[k].want);
+    }
+    assert_int_equal(pixel_job_read("/nonexistent/x.pxb", &back, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/x.pxb"));
+    pixel_job_free(&j);
+    unlink(path);
+}
+
+static void test_pixel_prog_check_agrees_with_validator(void **state)
+{
+    (void)state;
+    for (int rep = 0; rep < 20000; rep++) {
+        struct pixel_insn p[6];
+        uint32_t n = 1 + (uint32_t)(gen_next() % 6);
+        for (uint32_t k = 0; k < n; k++) {
+            if (gen_next() % 3)
+                p[k] = gen_insn((uint8_t)gen_next(), k, n);   /* often undefined opcodes */
+            else
+                p[k] = pixel_word_insn((uint32_t)gen_next());
+        }
+        uint8_t bytes[24];
+        pixel_encode(p, n, bytes);
+        assert_int_equal(pixel_prog_first_bad(bytes, n) < 0, pixel_prog_valid(p, n, NULL, 0));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pixel_gpufile_roundtrip_and_compare),
+        cmocka_unit_test(test_pixel_gpufile_rejects_bad_files),
+        cmocka_unit_test(test_pixel_prog_check_agrees_with_validator),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
