@@ -6,6 +6,7 @@
  * is "ok" or "error: WHY".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ int pipectl_handle_client(struct pipeline *p, int fd)
         return -1;
     struct timeval tv = { .tv_sec = 10 };
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    FILE *out = fdopen(dup(fd), "w");
+    FILE *out = fdopen(fcntl(fd, F_DUPFD_CLOEXEC, 0), "w");   /* CLOEXEC: workers started meanwhile must not hold the client open */
     if (!out)
         return -1;
     char *save = NULL;
