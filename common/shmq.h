@@ -143,6 +143,11 @@ void shmq_flush(struct shmq *q);
 void shmq_end(struct shmq *q);
 /* Largest record this queue accepts (capacity / 4 - frame header). */
 size_t shmq_max_record(const struct shmq *q);
+/* How many pause iterations a side spins on the peer's index before it
+ * sleeps on the doorbell (default 2048, a few to ~30 µs; environment
+ * TCGL_SHMQ_SPIN overrides at open).  0: sleep at once (saves CPU on a
+ * crowded machine, costs a wake-up syscall per hop). */
+void shmq_set_spin(struct shmq *q, int iterations);
 
 /* ---- consumer ---- */
 /* Next record after the last peeked one.  timeout_ms as for push.  Returns
