@@ -232,6 +232,16 @@ static int place_code(struct oracle_unicorn *o, const uint8_t *code, size_t len,
     return 0;
 }
 
+/* True when every region is whole pages (the copy-in rewrites every mapped
+ * byte, so the reused pages need no zeroing). */
+static bool regions_tile_pages(const struct x86_mem *m)
+{
+    for (unsigned k = 0; m && k < m->nregions; k++)
+        if (m->region[k].base % PAGE != 0 || m->region[k].size % PAGE != 0)
+            return false;
+    return true;
+}
+
 static const uint8_t zero_page[X86_MEM_MAX_REGION_SIZE + PAGE];
 
 static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, const uint8_t *code, size_t len,
@@ -266,7 +276,7 @@ static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, co
             }
             o->data[o->ndata++] = dr[i];
         }
-    } else {
+    } else if (!regions_tile_pages(mem_in)) {
         for (unsigned i = 0; i < nd; i++)
             for (uint64_t a = dr[i].start; a < dr[i].end; a += sizeof zero_page) {
                 uint64_t chunk = dr[i].end - a < sizeof zero_page ? dr[i].end - a : sizeof zero_page;

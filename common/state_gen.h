@@ -42,7 +42,7 @@
  * ASan-instrumented one: shadow, allocator at 0x6000'0000'0000) maps. */
 #define STATE_GEN_ARENA_BASE    0x0000200000000000ull
 #define STATE_GEN_CODE_BASE     0x00001f0000000000ull
-#define STATE_GEN_REGION_SIZE   8192u
+#define STATE_GEN_REGION_SIZE   4096u   /* one page: the oracles copy it twice per state */
 #define STATE_GEN_REGION_STRIDE 0x100000ull   /* 1 MiB between regions */
 
 #define STATE_GEN_MAX_MEMOPS 16
