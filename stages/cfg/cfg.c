@@ -11,6 +11,12 @@
 #define TB_DENSE_MAX (1u << 22)     /* tb ids below this index a flat array */
 #define CFG_MAX_VCPUS 4096u
 #define LEADER_TAG 1
+#define CFG_MAX_SPACES 4096u
+
+static inline uint32_t space_tag(uint8_t mode, uint32_t space)
+{
+    return (uint32_t)mode | space << 8;
+}
 
 static const char *const cfg_class_names[CFG_NCLASS] = {
     [CFG_CLASS_ALU] = "alu", [CFG_CLASS_MEM] = "memory", [CFG_CLASS_CONTROL] = "control",
@@ -96,7 +102,7 @@ static void hot_push(struct cfg *g, uint32_t bi)
     g->hot_queue[g->nhot++] = bi;
 }
 
-static uint32_t block_new(struct cfg *g, uint64_t pc, uint8_t mode)
+static uint32_t block_new(struct cfg *g, uint64_t pc, uint8_t mode, uint16_t space)
 {
     if (!grow((void **)&g->block, &g->capblocks, g->nblocks + 1, sizeof *g->block)) return CFG_NONE;
     uint32_t bi = g->nblocks++;
@@ -104,9 +110,11 @@ static uint32_t block_new(struct cfg *g, uint64_t pc, uint8_t mode)
     memset(b, 0, sizeof *b);
     b->pc = b->end = pc;
     b->mode = mode;
+    b->space = space;
     b->fall = CFG_NONE;
     b->idom = CFG_NONE;
-    if (!pcmap_put(&g->block_by_pc, pc, mode, bi) || !pcmap_put(&g->leaders, pc, mode, LEADER_TAG)) {
+    uint32_t tag = space_tag(mode, space);
+    if (!pcmap_put(&g->block_by_pc, pc, tag, bi) || !pcmap_put(&g->leaders, pc, tag, LEADER_TAG)) {
         g->nblocks--;
         return CFG_NONE;
     }
@@ -137,7 +145,7 @@ static bool block_append(struct cfg *g, uint32_t bi, const struct insn_info *ins
     memcpy(b->insn + b->ninsns, ins, (size_t)n * sizeof *ins);
     memcpy(b->code + old, code, bytes);
     for (uint32_t i = 0; i < n; i++)
-        if (!pcmap_put(&g->insn_owner, ins[i].pc, b->mode, bi)) return false;
+        if (!pcmap_put(&g->insn_owner, ins[i].pc, space_tag(b->mode, b->space), bi)) return false;
     b->ninsns += n;
     b->end += bytes;
     block_recompute_kind(b);
@@ -157,7 +165,7 @@ static uint32_t block_split(struct cfg *g, uint32_t bi, uint64_t at)
         while (k < b->ninsns && b->insn[k].pc != at) k++;
         if (k == 0 || k >= b->ninsns) return CFG_NONE;  /* not a boundary inside: leave it */
     }
-    uint32_t yi = block_new(g, at, g->block[bi].mode);
+    uint32_t yi = block_new(g, at, g->block[bi].mode, g->block[bi].space);
     if (yi == CFG_NONE) return CFG_NONE;
     struct cfg_block *b = &g->block[bi];
     struct cfg_block *y = &g->block[yi];
@@ -195,20 +203,48 @@ static uint32_t block_split(struct cfg *g, uint32_t bi, uint64_t at)
 }
 
 /* Records that `pc` starts a basic block; splits the block containing it. */
-static void add_leader(struct cfg *g, uint64_t pc, uint8_t mode)
+static void add_leader(struct cfg *g, uint64_t pc, uint32_t tag)
 {
     uint32_t v;
-    if (pcmap_get(&g->leaders, pc, mode, &v)) return;
-    if (!pcmap_put(&g->leaders, pc, mode, LEADER_TAG)) return;
+    if (pcmap_get(&g->leaders, pc, tag, &v)) return;
+    if (!pcmap_put(&g->leaders, pc, tag, LEADER_TAG)) return;
     uint32_t owner;
-    if (pcmap_get(&g->insn_owner, pc, mode, &owner) && g->block[owner].pc != pc)
+    if (pcmap_get(&g->insn_owner, pc, tag, &owner) && g->block[owner].pc != pc)
         block_split(g, owner, pc);
 }
 
-static bool is_leader(const struct cfg *g, uint64_t pc, uint8_t mode)
+/* A static leader (direct branch target, fall-through after a control
+ * transfer) splits the TB being added.  Outside it, it is not recorded: the
+ * code there may belong to another program that shares the address (a TB
+ * does not say which address space it comes from), and a branch that is
+ * ever taken makes QEMU start a TB at its target, which is a leader that
+ * splits the block already known there ("targets discovered later"). */
+static void add_static_leader(struct cfg *g, uint64_t pc, uint32_t tag, uint64_t tb_pc, uint64_t tb_end)
+{
+    if (pc >= tb_pc && pc < tb_end) add_leader(g, pc, tag);
+}
+
+static bool is_leader(const struct cfg *g, uint64_t pc, uint32_t tag)
 {
     uint32_t v;
-    return pcmap_get(&g->leaders, pc, mode, &v);
+    return pcmap_get(&g->leaders, pc, tag, &v);
+}
+
+/* Do the bytes of the decoded TB agree with what space `sp` knows at its addresses? */
+static bool space_agrees(const struct cfg *g, uint32_t sp, uint8_t mode, const struct insn_info *ins,
+                         uint32_t n, const uint8_t *code, uint64_t pc)
+{
+    uint32_t tag = space_tag(mode, sp);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t bi;
+        if (!pcmap_get(&g->insn_owner, ins[i].pc, tag, &bi)) continue;
+        const struct cfg_block *b = &g->block[bi];
+        uint64_t off = ins[i].pc - b->pc;
+        uint64_t len = ins[i].len;
+        if (off + len > b->end - b->pc) return false;
+        if (memcmp(b->code + off, code + (ins[i].pc - pc), len) != 0) return false;
+    }
+    return true;
 }
 
 static void unknown_insn(struct insn_info *ii, uint64_t pc, uint8_t len)
@@ -299,15 +335,35 @@ bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, ui
     const uint8_t mode = cpu_mode;
     uint64_t tb_end = ins[n - 1].pc + ins[n - 1].len;
 
+    /* The code space: the first whose known bytes agree with this TB. */
+    uint32_t space = 0;
+    while (space < g->nspaces && !space_agrees(g, space, mode, ins, n, code, pc)) space++;
+    if (space >= CFG_MAX_SPACES) {
+        log_error("cfg: TB %u at %#llx: more than %u different codes at the same addresses; TB ignored",
+                  tb_id, (unsigned long long)pc, CFG_MAX_SPACES);
+        g->n.bad_records++;
+        free(ins);
+        return false;
+    }
+    if (space == g->nspaces) {
+        if (g->nspaces) {
+            g->n.code_spaces_opened++;
+            log_info("cfg: TB %u at %#llx: code differs from every known code at that address "
+                     "(another program, or modified code): code space %u", tb_id, (unsigned long long)pc, space);
+        }
+        g->nspaces++;
+    }
+    const uint32_t tag = space_tag(mode, space);
+
     /* Leaders: the TB start, direct targets, what follows a control
      * transfer, and where execution resumes after a TB cut short. */
-    add_leader(g, ins[0].pc, mode);
+    add_leader(g, ins[0].pc, tag);
     for (uint32_t i = 0; i < n; i++) {
         const struct insn_info *ii = &ins[i];
         if (ii->flow == INSN_FLOW_JCC || ii->flow == INSN_FLOW_JMP || ii->flow == INSN_FLOW_CALL)
-            add_leader(g, ii->target, mode);
+            add_static_leader(g, ii->target, tag, pc, tb_end);
         if (ii->flow != INSN_FLOW_NONE || i == n - 1)
-            add_leader(g, ii->pc + ii->len, mode);
+            add_static_leader(g, ii->pc + ii->len, tag, pc, tb_end);
     }
 
     /* Chain of blocks covering the TB, reusing (and splitting) existing ones. */
@@ -316,7 +372,7 @@ bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, ui
     while (i < n) {
         uint64_t p = ins[i].pc;
         uint32_t bi;
-        if (pcmap_get(&g->insn_owner, p, mode, &bi)) {
+        if (pcmap_get(&g->insn_owner, p, tag, &bi)) {
             if (g->block[bi].pc != p) {
                 uint32_t t = block_split(g, bi, p);
                 if (t == CFG_NONE) break;     /* misaligned overlap: stop the chain here */
@@ -332,14 +388,14 @@ bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, ui
                 break;
             }
         } else {
-            bi = block_new(g, p, mode);
+            bi = block_new(g, p, mode, (uint16_t)space);
             if (bi == CFG_NONE) break;
             uint32_t j = i;
             while (j < n) {
                 bool ends = ins[j].flow != INSN_FLOW_NONE;
                 j++;
-                if (ends || (j < n && (is_leader(g, ins[j].pc, mode) ||
-                                       pcmap_get(&g->insn_owner, ins[j].pc, mode, &(uint32_t){0}))))
+                if (ends || (j < n && (is_leader(g, ins[j].pc, tag) ||
+                                       pcmap_get(&g->insn_owner, ins[j].pc, tag, &(uint32_t){0}))))
                     break;
             }
             if (!block_append(g, bi, ins + i, j - i, cp)) {
@@ -451,10 +507,19 @@ void cfg_add_exec(struct cfg *g, uint16_t vcpu, const uint32_t *tb_ids, size_t n
     g->n.execs += n;
 }
 
-struct cfg_block *cfg_block_at(struct cfg *g, uint64_t pc, uint8_t mode)
+struct cfg_block *cfg_block_at_space(struct cfg *g, uint64_t pc, uint8_t mode, uint16_t space)
 {
     uint32_t bi;
-    return pcmap_get(&g->block_by_pc, pc, mode, &bi) ? &g->block[bi] : NULL;
+    return pcmap_get(&g->block_by_pc, pc, space_tag(mode, space), &bi) ? &g->block[bi] : NULL;
+}
+
+struct cfg_block *cfg_block_at(struct cfg *g, uint64_t pc, uint8_t mode)
+{
+    for (uint32_t sp = 0; sp < g->nspaces; sp++) {
+        struct cfg_block *b = cfg_block_at_space(g, pc, mode, (uint16_t)sp);
+        if (b) return b;
+    }
+    return NULL;
 }
 
 uint64_t cfg_edge_count(const struct cfg *g, const struct cfg_block *from, const struct cfg_block *to)
@@ -484,8 +549,10 @@ bool cfg_add_sample(struct cfg *g, uint32_t tb_id, uint64_t pc, uint64_t exec_se
         single = g->block[bi].end >= g->tb[ti].end;
     } else {
         static const uint8_t modes[] = { 64, 32, 16 };
-        for (unsigned m = 0; m < 3 && bi == CFG_NONE; m++)
-            if (!pcmap_get(&g->block_by_pc, pc, modes[m], &bi)) bi = CFG_NONE;
+        for (unsigned m = 0; m < 3 && bi == CFG_NONE; m++) {
+            struct cfg_block *fb = cfg_block_at(g, pc, modes[m]);
+            if (fb) bi = (uint32_t)(fb - g->block);
+        }
     }
     g->n.samples++;
     if (bi == CFG_NONE) {

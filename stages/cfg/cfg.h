@@ -75,6 +75,7 @@ struct cfg_block {
     uint8_t cls;                    /* enum cfg_block_class (after cfg_analyze) */
     uint8_t kind;                   /* union of INSN_K_* of its instructions */
     uint8_t loop_depth;             /* natural loops containing it (after cfg_analyze) */
+    uint16_t space;                 /* code space (see cfg_add_tb) */
     uint32_t ninsns;
     struct insn_info *insn;         /* ninsns entries */
     uint8_t *code;                  /* end - pc bytes */
@@ -117,6 +118,7 @@ struct cfg_counters {
     uint64_t undecodable_insns, len_mismatches;
     uint64_t splits;
     uint64_t bad_records;
+    uint64_t code_spaces_opened;    /* TBs whose bytes disagreed with every known space */
 };
 
 struct cfg_options {
@@ -129,9 +131,10 @@ struct cfg {
     uint32_t nblocks, capblocks;
     struct cfg_tb *tb;
     uint32_t ntbs, captbs;
-    struct pcmap block_by_pc;       /* (start pc, mode) -> block */
-    struct pcmap insn_owner;        /* (insn pc, mode) -> block containing it */
-    struct pcmap leaders;           /* (pc, mode) -> 1: known block starts */
+    struct pcmap block_by_pc;       /* (start pc, tag) -> block */
+    struct pcmap insn_owner;        /* (insn pc, tag) -> block containing it */
+    struct pcmap leaders;           /* (pc, tag) -> 1: known block starts */
+    uint32_t nspaces;               /* code spaces in use (tag = mode | space << 8) */
     struct pcmap tb_by_id;          /* (tb_id, 1) -> tb index, for large ids */
     uint32_t *tb_dense;             /* tb_id -> tb index for small ids (CFG_NONE: unknown) */
     uint32_t captb_dense;
@@ -152,6 +155,11 @@ void cfg_free(struct cfg *g);
 /* TRACE_TB.  `insn_len` (one byte per instruction, may be NULL/0) is the
  * tracer's view of instruction boundaries; Zydis decodes, the tracer's lengths
  * are cross-checked and used to step over bytes Zydis cannot decode.
+ * Code spaces: different programs (or self-modified code) can put different
+ * bytes at the same guest address, and a TRACE_TB does not say which address
+ * space it belongs to.  A TB joins the first code space whose known bytes at
+ * its addresses agree with its own, or opens a new one, so blocks with
+ * different contents are never merged.
  * Returns false on invalid input (bad mode, empty code): counted and logged. */
 bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, uint8_t cpl,
                 const uint8_t *code, uint32_t code_len, const uint8_t *insn_len, uint32_t ninsn);
@@ -165,8 +173,10 @@ bool cfg_add_sample(struct cfg *g, uint32_t tb_id, uint64_t pc, uint64_t exec_se
                     const struct x86_regs *pre, const struct x86_mem_access *mem, uint32_t nmem,
                     const struct x86_regs *post, uint64_t next_pc);
 
-/* Block lookup by start address. */
+/* Block lookup by start address (the first code space that has one). */
 struct cfg_block *cfg_block_at(struct cfg *g, uint64_t pc, uint8_t mode);
+/* The same in one code space. */
+struct cfg_block *cfg_block_at_space(struct cfg *g, uint64_t pc, uint8_t mode, uint16_t space);
 /* Count of the edge from -> to (0 if never taken). */
 uint64_t cfg_edge_count(const struct cfg *g, const struct cfg_block *from, const struct cfg_block *to);
 

@@ -3,10 +3,10 @@
 
 #include <stdlib.h>
 
-static size_t pcmap_hash(uint64_t pc, uint8_t mode)
+static size_t pcmap_hash(uint64_t pc, uint32_t tag)
 {
     /* splitmix64 finaliser: code addresses differ in low bits, spread them. */
-    uint64_t x = pc ^ ((uint64_t)mode << 57);
+    uint64_t x = pc ^ ((uint64_t)tag << 40);
     x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 27; x *= 0x94d049bb133111ebull;
     x ^= x >> 31;
@@ -30,38 +30,38 @@ void pcmap_free(struct pcmap *m)
     m->cap = m->count = 0;
 }
 
-bool pcmap_get(const struct pcmap *m, uint64_t pc, uint8_t mode, uint32_t *value)
+bool pcmap_get(const struct pcmap *m, uint64_t pc, uint32_t tag, uint32_t *value)
 {
     if (!m->cap) return false;
     size_t mask = m->cap - 1;
-    for (size_t i = pcmap_hash(pc, mode) & mask;; i = (i + 1) & mask) {
+    for (size_t i = pcmap_hash(pc, tag) & mask;; i = (i + 1) & mask) {
         const struct pcmap_slot *s = &m->slot[i];
-        if (!s->mode) return false;
-        if (s->pc == pc && s->mode == mode) {
+        if (!s->tag) return false;
+        if (s->pc == pc && s->tag == tag) {
             *value = s->value;
             return true;
         }
     }
 }
 
-static void pcmap_insert_nogrow(struct pcmap *m, uint64_t pc, uint8_t mode, uint32_t value)
+static void pcmap_insert_nogrow(struct pcmap *m, uint64_t pc, uint32_t tag, uint32_t value)
 {
     size_t mask = m->cap - 1;
-    for (size_t i = pcmap_hash(pc, mode) & mask;; i = (i + 1) & mask) {
+    for (size_t i = pcmap_hash(pc, tag) & mask;; i = (i + 1) & mask) {
         struct pcmap_slot *s = &m->slot[i];
-        if (!s->mode) {
-            s->pc = pc; s->mode = mode; s->value = value;
+        if (!s->tag) {
+            s->pc = pc; s->tag = tag; s->value = value;
             m->count++;
             return;
         }
-        if (s->pc == pc && s->mode == mode) {
+        if (s->pc == pc && s->tag == tag) {
             s->value = value;
             return;
         }
     }
 }
 
-bool pcmap_put(struct pcmap *m, uint64_t pc, uint8_t mode, uint32_t value)
+bool pcmap_put(struct pcmap *m, uint64_t pc, uint32_t tag, uint32_t value)
 {
     if ((m->count + 1) * 2 > m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
@@ -72,9 +72,9 @@ bool pcmap_put(struct pcmap *m, uint64_t pc, uint8_t mode, uint32_t value)
         m->cap = ncap;
         m->count = 0;
         for (size_t i = 0; i < ocap; i++)
-            if (old[i].mode) pcmap_insert_nogrow(m, old[i].pc, old[i].mode, old[i].value);
+            if (old[i].tag) pcmap_insert_nogrow(m, old[i].pc, old[i].tag, old[i].value);
         free(old);
     }
-    pcmap_insert_nogrow(m, pc, mode, value);
+    pcmap_insert_nogrow(m, pc, tag, value);
     return true;
 }

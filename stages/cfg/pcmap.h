@@ -1,5 +1,5 @@
-/* pcmap.h — open-addressing hash map from a guest code address (pc, cpu mode)
- * to a 32-bit index.
+/* pcmap.h — open-addressing hash map from a guest code address and a tag
+ * (cfg: cpu mode and code space; cluster: any non-zero tag) to a 32-bit index.
  *
  * cfg looks up every executed translation block and every block start by pc,
  * at the tracer's full rate, so the map is flat (no per-entry allocation),
@@ -16,7 +16,7 @@
 struct pcmap_slot {
     uint64_t pc;
     uint32_t value;
-    uint8_t mode;       /* 0 = empty slot; otherwise 16, 32 or 64 (or any non-zero key tag) */
+    uint32_t tag;       /* 0 = empty slot; keys always have a non-zero tag */
 };
 
 struct pcmap {
@@ -27,9 +27,9 @@ struct pcmap {
 
 bool pcmap_init(struct pcmap *m, size_t initial_cap);
 void pcmap_free(struct pcmap *m);
-/* Returns true and sets *value when (pc, mode) is present. mode must be non-zero. */
-bool pcmap_get(const struct pcmap *m, uint64_t pc, uint8_t mode, uint32_t *value);
+/* Returns true and sets *value when (pc, tag) is present. tag must be non-zero. */
+bool pcmap_get(const struct pcmap *m, uint64_t pc, uint32_t tag, uint32_t *value);
 /* Inserts or overwrites.  Returns false only when memory runs out. */
-bool pcmap_put(struct pcmap *m, uint64_t pc, uint8_t mode, uint32_t value);
+bool pcmap_put(struct pcmap *m, uint64_t pc, uint32_t tag, uint32_t value);
 
 #endif

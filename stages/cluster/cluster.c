@@ -239,9 +239,17 @@ bool cluster_add_block(struct cluster *c, const struct rec_block *r)
                   (unsigned long long)r->pc, r->cpu_mode, r->code.len);
         return false;
     }
-    uint32_t bi;
+    uint32_t bi = CLUSTER_NONE, first = CLUSTER_NONE, last = CLUSTER_NONE;
     struct cluster_block *b;
-    if (pcmap_get(&c->block_by_pc, r->pc, r->cpu_mode, &bi)) {
+    if (pcmap_get(&c->block_by_pc, r->pc, r->cpu_mode, &first)) {
+        for (uint32_t x = first; x != CLUSTER_NONE; x = c->block[x].next_same_pc) {
+            const struct cluster_block *k = &c->block[x];
+            uint32_t common = k->len < r->code.len ? k->len : r->code.len;
+            last = x;
+            if (!memcmp(k->code, r->code.ptr, common)) { bi = x; break; }
+        }
+    }
+    if (bi != CLUSTER_NONE) {
         b = &c->block[bi];
         bool same_code = b->len == r->code.len && !memcmp(b->code, r->code.ptr, b->len);
         if (same_code && b->live_out == r->live_out && b->live_in == r->live_in) {
@@ -285,15 +293,17 @@ bool cluster_add_block(struct cluster *c, const struct rec_block *r)
         b->live_in = r->live_in;
         b->live_out = r->live_out;
         b->code = malloc(r->code.len);
-        if (!b->code || !pcmap_put(&c->block_by_pc, r->pc, r->cpu_mode, bi)) {
+        if (!b->code || (first == CLUSTER_NONE && !pcmap_put(&c->block_by_pc, r->pc, r->cpu_mode, bi))) {
             free(b->code);
             return false;
         }
         memcpy(b->code, r->code.ptr, r->code.len);
         b->len = r->code.len;
+        b->next_same_pc = CLUSTER_NONE;
         block_set_samples(b, &r->samples);
         c->nblocks++;
         c->n.blocks_distinct++;
+        if (last != CLUSTER_NONE) c->block[last].next_same_pc = bi;
     }
     b = &c->block[bi];
     if (!b->hot && b->exec_count >= c->opt.threshold) {

@@ -3,7 +3,10 @@
  *
  * Input: BLOCK records from cfg (cluster_add_block), possibly repeated (cfg
  * emits a block when it becomes hot and again at the end of the trace; the
- * latest count wins, a changed extent replaces the old instance).
+ * higher count wins, a changed extent replaces the old instance).  A record
+ * is the same block as a known one when pc and mode match and one code is a
+ * prefix of the other (cfg splits blocks, never changes bytes); other bytes
+ * at the same pc are another program's block and kept apart.
  * A block is hot when its execution count reaches the threshold (default
  * 10,000).  Hot blocks of the system class (syscall, cpuid, rdtsc,
  * privileged, I/O) are filtered out (counted).  Each hot block is cut into
@@ -78,6 +81,7 @@ struct cluster_block {
     uint32_t len;
     bool hot, filtered, canon_failed;
     uint32_t first_inst, ninst;    /* its sub-pattern instances (contiguous) */
+    uint32_t next_same_pc;         /* another block at the same pc with other code (another program) */
     /* samples kept until the block is hot (then they go to its templates) */
     struct cluster_sample sample[REC_MAX_SAMPLES];
     uint32_t nsample;
@@ -99,7 +103,7 @@ struct cluster {
     uint32_t ninst, capinst;
     struct cluster_template *tmpl;
     uint32_t ntmpl, captmpl;
-    struct pcmap block_by_pc;      /* (pc, mode) -> block */
+    struct pcmap block_by_pc;      /* (pc, mode) -> first block at that pc (chained by next_same_pc) */
     struct pcmap tmpl_by_key;      /* (first 8 key bytes, 1) -> template */
     uint64_t next_job_id;
     struct cluster_counters n;

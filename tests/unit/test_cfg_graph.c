@@ -434,6 +434,52 @@ static void test_records_and_emission(void **state)
     del_cfg(g);
 }
 
+/* Two programs with different code at the same addresses (static binaries
+ * of different workloads): their blocks are kept apart (code spaces), and a
+ * branch target in one program never splits the other program's block. */
+static void test_code_spaces(void **state)
+{
+    (void)state;
+    struct cfg *g = new_cfg(1000);
+    /* program A at 0x401000: add eax,ebx; dec ecx; jnz 0x401000 */
+    static const uint8_t a[] = { 0x01, 0xd8, 0xff, 0xc9, 0x75, 0xfa };
+    /* program B at 0x400ff0: nop x 14; jmp 0x401002 ... then at 0x401000 other code */
+    static const uint8_t b0[] = { 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+                                  0x90, 0x90, 0x90, 0x90, 0xeb, 0x00 };   /* jmp 0x401000 */
+    static const uint8_t b1[] = { 0x31, 0xc0, 0x31, 0xdb, 0xc3 };      /* xor eax,eax; xor ebx,ebx; ret */
+    /* B's jz into 0x401003 (code not known in B yet) */
+    static const uint8_t b2[] = { 0x74, 0x01 };                        /* at 0x401000+0x100: jz +1 */
+    tb(g, 1, 0x401000, a, sizeof a);
+    run(g, 0, (uint32_t[]){ 1, 1, 1 }, 3);
+    tb(g, 2, 0x400ff0, b0, sizeof b0);
+    tb(g, 3, 0x401000, b1, sizeof b1);       /* same pc, other bytes: another space */
+    tb(g, 4, 0x401100, b2, sizeof b2);
+    run(g, 1, (uint32_t[]){ 2, 3 }, 2);
+    assert_int_equal(g->nspaces, 2);
+    assert_int_equal(g->n.code_spaces_opened, 1);
+    struct cfg_block *A = cfg_block_at_space(g, 0x401000, 64, 0);
+    struct cfg_block *B = cfg_block_at_space(g, 0x401000, 64, 1);
+    assert_non_null(A);
+    assert_non_null(B);
+    assert_true(A != B);
+    assert_int_equal(A->exec_count, 3);
+    assert_int_equal(B->exec_count, 1);
+    assert_int_equal(A->ninsns, 3);          /* not split by B's code */
+    assert_int_equal(B->ninsns, 3);
+    assert_memory_equal(B->code, b1, sizeof b1);
+    /* B's nops+jmp block (space 0: no conflict there) leads to B's block in space 1 */
+    struct cfg_block *B0 = cfg_block_at(g, 0x400ff0, 64);
+    assert_non_null(B0);
+    assert_int_equal(cfg_edge_count(g, B0, B), 1);
+    assert_int_equal(cfg_edge_count(g, B0, A), 0);
+    /* the same bytes again at the same pc join the first space */
+    tb(g, 5, 0x401000, a, sizeof a);
+    assert_int_equal(g->nspaces, 2);
+    run(g, 2, (uint32_t[]){ 5 }, 1);
+    assert_int_equal(A->exec_count, 4);
+    del_cfg(g);
+}
+
 static void test_bad_input_is_counted(void **state)
 {
     (void)state;
@@ -470,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_indirect_jump),
         cmocka_unit_test(test_flag_and_partial_liveness),
         cmocka_unit_test(test_records_and_emission),
+        cmocka_unit_test(test_code_spaces),
         cmocka_unit_test(test_bad_input_is_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -235,12 +235,37 @@ static void test_library_hit_and_miss(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The same pc with other code is another program's block; a cfg split (the
+ * new code is a prefix of the old) replaces the old extent. */
+static void test_same_pc_other_code(void **state)
+{
+    (void)state;
+    struct cluster_options o;
+    cluster_options_default(&o);
+    struct cluster c;
+    assert_true(cluster_init(&c, &o, NULL));
+    assert_true(add(&c, 0x4000, shl3, sizeof shl3, 15000, CFG_CLASS_ALU, ALL64, NULL, 0));
+    assert_true(add(&c, 0x4000, loop_a, sizeof loop_a, 20000, CFG_CLASS_ALU, ALL64, NULL, 0));
+    assert_int_equal(c.n.blocks_distinct, 2);
+    assert_int_equal(c.n.templates, 2);
+    /* cfg split loop_a after "add eax,ebx": the head comes again, shorter */
+    assert_true(add(&c, 0x4000, loop_a, 2, 20000, CFG_CLASS_ALU, ALL64, NULL, 0));
+    assert_int_equal(c.n.blocks_distinct, 2);
+    assert_int_equal(c.block[1].len, 2);
+    assert_int_equal(c.n.templates, 3);
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < c.ntmpl; i++) live += c.tmpl[i].nlive;
+    assert_int_equal(live, 2);            /* the old extent's instance is gone */
+    cluster_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_templates_and_priority),
         cmocka_unit_test(test_long_block_subpatterns),
         cmocka_unit_test(test_library_hit_and_miss),
+        cmocka_unit_test(test_same_pc_other_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
