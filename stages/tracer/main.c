@@ -28,7 +28,8 @@ static const char usage[] =
     "  --initrd PATH        default: BUILD/tracer/initramfs.cpio.gz (built when missing)\n"
     "  --plugin PATH        default: BUILD/lib/trace_logger.so\n"
     "  --no-plugin          run the VM without a plugin (benchmark baseline)\n"
-    "  --plugin-arg K=V     trace_logger.so argument (repeatable; docs/tracer.md)\n"
+    "  --plugin-arg K=V     plugin argument (repeatable; docs/tracer.md); vm_id/queue are added\n"
+    "                       only when the plugin is trace_logger*.so\n"
     "  --workloads A,B      workloads to run (default: the image's default list)\n"
     "  --memory MIB         guest RAM (default 512)\n"
     "  --cpus N             vCPUs (default 1)\n"
@@ -174,11 +175,14 @@ int main(int argc, char **argv)
 
     /* Plugin arguments: config, then the vm id / queue, then the command line (later wins in the plugin). */
     static char vmid_arg[128], queue_arg[PATH_MAX + 8];
-    if (arg_vmid || !out) {
+    /* The queue arguments are for trace_logger.so; another plugin (e.g.
+     * QEMU's hotblocks, for the benchmark) gets only --plugin-arg ones. */
+    bool ours = s.plugin && strstr(s.plugin, "trace_logger") != NULL;
+    if (ours && (arg_vmid || !out)) {
         snprintf(vmid_arg, sizeof vmid_arg, "vm_id=%s", s.vm_id);
         if (s.nplugin_args < VM_MAX_PLUGIN_ARGS) s.plugin_args[s.nplugin_args++] = vmid_arg;
     }
-    if (out) {
+    if (ours && out) {
         snprintf(queue_arg, sizeof queue_arg, "queue=%s", out);
         if (s.nplugin_args < VM_MAX_PLUGIN_ARGS) s.plugin_args[s.nplugin_args++] = queue_arg;
     }

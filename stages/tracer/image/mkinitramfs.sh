@@ -51,12 +51,17 @@ for a in $("$busybox" --list); do
     [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 done
 for f in "$wldir"/*; do
-    [ -f "$f" ] && [ -x "$f" ] && cp "$f" "$root/bin/"
+    [ -f "$f" ] && [ -x "$f" ] || continue
+    rm -f "$root/bin/$(basename "$f")"
+    cp "$f" "$root/bin/"
 done
 
 copy_with_libs() {   # host program: itself in /bin, its libraries at their host paths
     local p=$1 lib
     [ -f "$p" ] || die "host program '$p' (-p) does not exist"
+    # It may share its name with a busybox applet link: replace the link,
+    # never write through it (that would overwrite busybox itself).
+    rm -f "$root/bin/$(basename "$p")"
     cp -L "$p" "$root/bin/$(basename "$p")"
     # ldd prints "name => /path (addr)" and "/lib64/ld-linux... (addr)".
     for lib in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*' || true); do

@@ -131,7 +131,7 @@ static struct reg_handles regs;
 static bool regs_found;
 static uint64_t start_us, tsc_start;
 static double us_per_tsc;
-static uint64_t flush_tsc;
+static uint64_t flush_tsc, tsc_to_us_mult;
 static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors;
 static struct rec_buf trans_rb;        /* under tb_lock */
 static _Atomic bool push_error_said;
@@ -157,6 +157,8 @@ static void calibrate_tsc(void)
     uint64_t m1 = now_mono_us(), c1 = __rdtsc();
     us_per_tsc = (c1 > c0 && m1 > m0) ? (double)(m1 - m0) / (double)(c1 - c0) : 1e-3;
     flush_tsc = (uint64_t)((double)args.flush_us / us_per_tsc);
+    /* µs = ticks * mult >> 32; a batch spans at most flush_us, far from overflow. */
+    tsc_to_us_mult = (uint64_t)(us_per_tsc * 4294967296.0);
 }
 
 /* ---- the queue --------------------------------------------------------------------- */
@@ -267,7 +269,7 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
         v->t0_us = trace_us(now_mono_us());
     }
     v->ids[v->n] = t->id;
-    if (args.timestamps) v->dts[v->n] = (uint32_t)((double)(tsc - v->t0_tsc) * us_per_tsc);
+    if (args.timestamps) v->dts[v->n] = (uint32_t)(((tsc - v->t0_tsc) * tsc_to_us_mult) >> 32);
     v->n++;
     v->blocks++;
     v->insns += t->ninsns;
@@ -286,7 +288,11 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
     }
     c->execs++;
 
-    if (v->n >= args.batch || (args.timestamps && tsc - v->t0_tsc > flush_tsc)) flush_exec(vcpu_index, v);
+    /* Flush on size or age (the age check needs the TSC: every entry when
+     * timestamps are on, every 256th otherwise). */
+    if (v->n >= args.batch) flush_exec(vcpu_index, v);
+    else if (args.timestamps ? tsc - v->t0_tsc > flush_tsc
+                             : (v->n & 255) == 0 && __rdtsc() - v->t0_tsc > flush_tsc) flush_exec(vcpu_index, v);
 }
 
 static void on_sample_pre(unsigned int vcpu_index, void *udata)

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench_tracer.sh — what tracing costs: the same VM and workloads run four ways
+# in one go, side by side:
+#   bare        QEMU (TCG) without a plugin                          (reference)
+#   hotblocks   QEMU's own contrib/plugins/hotblocks.c (counts TBs)   (reference)
+#   block       trace_logger.so, block mode, default sampling, filter=all
+#   insn        trace_logger.so, instruction mode (registers + memory), filter=user
+# and prints wall time and its ratio to bare QEMU, guest instructions traced
+# (and per second), bytes/s into the queue, and consumer lag p50/p99 (time from
+# a TRACE_EXEC record's last entry to the consumer popping it; the plugin runs
+# with time=monotonic so both sides share a clock).
+#
+# Instruction mode traces only user code: the boot alone is ~1.5 billion
+# kernel instructions, which per-instruction tracing cannot cover in a
+# benchmark's time.  hotblocks is built here from the QEMU source that
+# `make deps` unpacked (build/deps/qemu-src), never committed.
+#
+#   BUILD=build bash bench/bench_tracer.sh      (make bench-tracer)
+#   TCGL_BENCH_WORKLOADS=checksum,sort           workloads (default below)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+BUILD=${BUILD:-build}
+WORKLOADS=${TCGL_BENCH_WORKLOADS:-checksum,sort,matmul,interp}
+tracer=$BUILD/bin/tracer
+consume=$BUILD/tests/tools/trace_consume
+for f in "$tracer" "$consume" "$BUILD/lib/trace_logger.so" "$BUILD/tracer/vmlinux" "$BUILD/tracer/initramfs.cpio.gz"; do
+    [ -e "$f" ] || { echo "bench_tracer: $f is missing (make BUILD=$BUILD build)" >&2; exit 1; }
+done
+hb_src=build/deps/qemu-src/contrib/plugins/hotblocks.c
+[ -f "$hb_src" ] || { echo "bench_tracer: $hb_src is missing (make deps)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/bench_tracer.XXXXXX)
+trap 'rm -rf "$tmp"; rm -f /dev/shm/qemu_trace_bench_$$_*' EXIT
+cc -shared -fPIC -O2 $(pkg-config --cflags glib-2.0) -Ibuild/deps/include "$hb_src" -o "$tmp/libhotblocks.so"
+
+now() { date +%s.%N; }
+# run NAME [tracer options...]: prints "wall user"
+run_vm() {
+    local name=$1; shift
+    local t0 t1
+    t0=$(now)
+    /usr/bin/time -f "%U %S" -o "$tmp/$name.time" "$tracer" --vm-id "bench_$$_$name" --workloads "$WORKLOADS" \
+        --timeout 600 --console "$tmp/$name.console" --qemu-log "$tmp/$name.qemu" "$@" >"$tmp/$name.log" 2>&1 \
+        || { echo "bench_tracer: the $name run failed:" >&2; tail -5 "$tmp/$name.log" >&2; exit 1; }
+    t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}' >"$tmp/$name.wall"
+}
+# traced NAME [plugin args...]: runs a consumer beside the VM
+run_traced() {
+    local name=$1; shift
+    local q=/dev/shm/qemu_trace_bench_$$_$name
+    "$consume" "$q" --lag --idle-ms 600000 >"$tmp/$name.consume" 2>&1 &
+    local cpid=$!
+    sleep 0.2
+    local pargs=()
+    for a in "$@"; do pargs+=(--plugin-arg "$a"); done
+    run_vm "$name" --plugin "$BUILD/lib/trace_logger.so" --plugin-arg time=monotonic "${pargs[@]}"
+    wait "$cpid" || { echo "bench_tracer: consumer for $name failed:" >&2; cat "$tmp/$name.consume" >&2; exit 1; }
+    rm -f "$q"
+}
+val() { sed -n "s/^$2=//p" "$tmp/$1.consume" 2>/dev/null | head -n 1; }
+
+echo "bench_tracer: workloads $WORKLOADS, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+run_vm bare --no-plugin
+run_vm hotblocks --plugin "$tmp/libhotblocks.so"
+run_traced block
+run_traced insn mode=insn filter=user
+
+bare=$(cat "$tmp/bare.wall")
+printf '\n%-34s %8s %8s %14s %12s %10s %11s %11s %8s\n' configuration wall_s x_bare insns_traced Minsns/s MB/s lag_p50_us lag_p99_us dropped
+for n in bare hotblocks block insn; do
+    w=$(cat "$tmp/$n.wall")
+    ratio=$(awk -v w="$w" -v b="$bare" 'BEGIN{printf "%.2f", w/b}')
+    case $n in
+        bare) label="QEMU, no plugin" ;;
+        hotblocks) label="QEMU + hotblocks (reference)" ;;
+        block) label="trace_logger block, filter=all" ;;
+        insn) label="trace_logger insn, filter=user" ;;
+    esac
+    if [ -f "$tmp/$n.consume" ]; then
+        ins=$(val "$n" end_insns); bytes=$(val "$n" bytes)
+        mips=$(awk -v i="$ins" -v w="$w" 'BEGIN{printf "%.2f", i/w/1e6}')
+        mbs=$(awk -v x="$bytes" -v w="$w" 'BEGIN{printf "%.1f", x/w/1e6}')
+        printf '%-34s %8s %8s %14s %12s %10s %11s %11s %8s\n' "$label" "$w" "$ratio" "$ins" "$mips" "$mbs" \
+            "$(val "$n" lag_p50_us)" "$(val "$n" lag_p99_us)" "$(val "$n" end_dropped)"
+    else
+        printf '%-34s %8s %8s %14s %12s %10s %11s %11s %8s\n' "$label" "$w" "$ratio" - - - - - -
+    fi
+done
+echo
+echo "CPU seconds (user sys): bare $(cat "$tmp/bare.time"), hotblocks $(cat "$tmp/hotblocks.time"), block $(cat "$tmp/block.time"), insn $(cat "$tmp/insn.time")"
+echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
+echo "insn mode: $(val insn records_insn) TRACE_INSN records; lag is measured on TRACE_EXEC only (insn records carry their own ts_us)"
+grep -h "trace_logger: end" "$tmp/block.qemu" "$tmp/insn.qemu" 2>/dev/null | sed 's/^/  /' || true
