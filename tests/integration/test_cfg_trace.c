@@ -1,10 +1,14 @@
 /* test_cfg_trace — cfg and cluster on a real trace: a QEMU 10 VM (TCG) runs
- * the bundled wl_loop workload with trace_logger.so writing a real shm queue;
+ * the bundled workloads (wl_loop first, then the default set) with
+ * trace_logger.so writing a real shm queue;
  * this test consumes the queue while the guest runs, feeds every record to
  * the cfg library (as the cfg stage does), then feeds cfg's BLOCK records to
  * the cluster library.  wl_loop's loop block (label wl_loop_head) runs
  * exactly 123,457 times: cfg must find it as a loop header with that count
- * and the 123,456 back-edge executions, and cluster must make a template of it. */
+ * and the 123,456 back-edge executions, and cluster must make a template of it.
+ * The run's report (hot blocks, templates, deduplication ratio, the CFG
+ * files) is printed and left in BUILD/test-logs/cfg_trace_out/.
+ * TCGL_CFG_TRACE_WORKLOADS overrides the workload list (it must contain loop). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -125,7 +129,9 @@ static int setup(void **state)
     s.kernel = kernel;
     s.initrd = initrd;
     s.plugin = plugin;
-    s.workloads = "loop";
+    s.workloads = getenv("TCGL_CFG_TRACE_WORKLOADS");
+    if (!s.workloads)
+        s.workloads = "loop,checksum,memscan,strings,sort,matmul,interp,bb_gzip,bb_sha256,bb_md5,bb_sort";
     s.memory_mib = 256;
     s.timeout_s = 240;
     s.vm_id = vmid;
@@ -233,6 +239,21 @@ static void test_cluster_and_outputs(void **state)
     assert_true(cfg_emit_final(&graph, 1, to_cluster, &t) > 0);
     assert_true(cluster_flush(c, count_job, NULL) >= 1);
     assert_true(loop_job);
+    assert_true(c->n.blocks_hot >= 1);
+    assert_true(c->n.templates >= 1);
+    assert_true(cluster_dedup_ratio(c) >= 1.0);
+    assert_int_equal(c->n.canon_failures, 0);
+    /* the report: hot blocks and templates, hottest first */
+    uint32_t nt;
+    uint32_t *rank = cluster_rank_templates(c, &nt);
+    assert_non_null(rank);
+    printf("templates (simple classes first, then by executions):\n");
+    for (uint32_t k = 0; k < nt && k < 15; k++) {
+        const struct cluster_template *tm = &c->tmpl[rank[k]];
+        printf("  %.16s  %-7s %9" PRIu64 " execs  %u instance(s)  %u insns\n", tm->key,
+               cfg_class_name(tm->cls), tm->exec_count, tm->nlive, tm->ninsns);
+    }
+    free(rank);
     printf("real trace: %u blocks, %" PRIu64 " hot (>= %" PRIu64 "), %" PRIu64 " templates, "
            "%.2f instances/template, %d jobs\n", graph.nblocks, c->n.blocks_hot, o.threshold,
            c->n.templates, cluster_dedup_ratio(c), njobs);
