@@ -106,6 +106,9 @@ uint32_t pixel_gen_allops(struct pixel_gen *g, struct pixel_insn *p, uint32_t ma
         if (pixel_op_form((uint8_t)op) < 0 || is_control((uint8_t)op) || op == PX_NOP)
             continue;
         p[n] = pixel_gen_insn(g, (uint8_t)op, n, n + 1);
+        int kind = pixel_op_kind((uint8_t)op);
+        if (kind == PXK_LOAD || kind == PXK_STORE)   /* through R28/R29 only */
+            p[n].rs1 = (uint8_t)(PIXEL_GEN_ADDR_REG0 + (op & 1));
         n++;
     }
     p[n++] = mk(PX_NOP, 0, 0, 0);

@@ -32,7 +32,8 @@ uint8_t pixel_gen_opcode(struct pixel_gen *g, int control);
 /* 1..max random instructions; returns the count. */
 uint32_t pixel_gen_prog(struct pixel_gen *g, struct pixel_insn *p, uint32_t max, int control);
 /* Every defined opcode at least once: a forward-branching, calling,
- * looping program (max >= 128); returns the count. */
+ * looping program (max >= 128) whose loads and stores go through R28 and
+ * R29 only; returns the count. */
 uint32_t pixel_gen_allops(struct pixel_gen *g, struct pixel_insn *p, uint32_t max);
 
 /* Registers of one state and bases of nregions regions (region j at a

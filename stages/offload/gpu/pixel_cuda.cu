@@ -10,7 +10,7 @@
 //
 // Depends on the CUDA runtime alone:  nvcc -O3 -Icommon -o pixel-cuda pixel_cuda.cu
 //
-//   pixel-cuda JOB RESULT [--repeat R] [--replicate K] [--block B]
+//   pixel-cuda JOB RESULT [--repeat R] [--replicate K] [--block B] [--pinned]
 //
 // reads a job file, runs it, writes the result file (RESULT '-' writes
 // none) and prints one line
@@ -18,7 +18,12 @@
 //          total_ms= kernel_states_per_s= total_states_per_s=
 // kernel_ms is the fastest of R kernel runs (each on a fresh copy of the
 // input, made on the device and not timed); total_ms is one complete
-// host→device copy + kernel + device→host copy of the first run.
+// host→device copy + kernel + device→host copy of the first run.  Only what
+// the microcode can touch travels: the register rows it reads or writes
+// (in; SoA makes each a contiguous n*8-byte row), the rows it writes (out),
+// the memory windows when it loads or stores (back only when it stores),
+// and the fault kinds and pcs.  --pinned page-locks the host arrays first
+// (not timed), as a resident offload service would keep them.
 #include <cuda_runtime.h>
 
 #include <stdio.h>
@@ -187,16 +192,42 @@ static int replicate_job(struct pixel_job *j, uint32_t k)
     return 0;
 }
 
+// Register rows a program reads or writes (uploaded) and writes (downloaded),
+// and whether it touches memory at all / stores.
+static void usage_masks(const struct pixel_job *j, uint32_t *in, uint32_t *out, bool *mem, bool *store)
+{
+    *in = *out = 0;
+    *mem = *store = false;
+    for (uint32_t x = 0; x < j->ninsns; x++) {
+        struct pixel_insn i = j->prog[x];
+        int f = pixel_op_form(i.op), kind = pixel_op_kind(i.op);
+        uint32_t rd = 1u << (i.rd & 31), r1 = 1u << (i.rs1 & 31), r2 = 1u << (i.rs2 & 31);
+        switch (f) {
+        case PXF_RR: *in |= rd | r1; *out |= rd; break;
+        case PXF_RRR: *in |= rd | r1 | r2; *out |= rd; break;
+        case PXF_RRU6: case PXF_RRS8: case PXF_RRU8: case PXF_LOAD: *in |= rd | r1; *out |= rd; break;
+        case PXF_RS16: case PXF_RU16: *in |= rd; *out |= rd; break;
+        case PXF_STORE: *in |= r1 | r2; break;
+        case PXF_RJ: *in |= rd; break;
+        default: break;
+        }
+        if (kind == PXK_LOAD || kind == PXK_STORE)
+            *mem = true;
+        if (kind == PXK_STORE)
+            *store = true;
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc < 3 ? stderr : stdout,
-                "usage: pixel-cuda JOB RESULT [--repeat R] [--replicate K] [--block B]\n"
+                "usage: pixel-cuda JOB RESULT [--repeat R] [--replicate K] [--block B] [--pinned]\n"
                 "Runs the Pixel microcode of a batch file on the GPU, one state per thread,\n"
                 "and writes the result file (RESULT '-': none).  See docs/pixel-gpu.md.\n");
         return argc < 3 ? 2 : 0;
     }
-    int repeat = 5, block = 128;
+    int repeat = 5, block = 128, pinned = 0;
     uint32_t rep = 1;
     for (int a = 3; a < argc; a++) {
         if (strcmp(argv[a], "--repeat") == 0 && a + 1 < argc)
@@ -205,6 +236,8 @@ int main(int argc, char **argv)
             rep = (uint32_t)strtoul(argv[++a], NULL, 0);
         else if (strcmp(argv[a], "--block") == 0 && a + 1 < argc)
             block = atoi(argv[++a]);
+        else if (strcmp(argv[a], "--pinned") == 0)
+            pinned = 1;
         else {
             fprintf(stderr, "pixel-cuda: unknown option '%s'\n", argv[a]);
             return 2;
@@ -277,18 +310,40 @@ int main(int argc, char **argv)
     CUDA_OK(cudaEventCreate(&e2));
     CUDA_OK(cudaEventCreate(&e3));
 
+    uint32_t rin, rout;
+    bool has_mem, has_store;
+    usage_masks(&j, &rin, &rout, &has_mem, &has_store);
+    CUDA_OK(cudaMemset(d_regs, 0, regs_b + 8));
+    CUDA_OK(cudaMemset(d_mem, 0, mem_b + 8));
+    CUDA_OK(cudaMemset(d_bases, 0, bases_b + 8));
+    if (pinned) {
+        CUDA_OK(cudaHostRegister(j.regs, regs_b + 8, cudaHostRegisterDefault));
+        CUDA_OK(cudaHostRegister(j.mem, mem_b + 1, cudaHostRegisterDefault));
+        CUDA_OK(cudaHostRegister(j.fault, n + 1, cudaHostRegisterDefault));
+        CUDA_OK(cudaHostRegister(j.fault_pc, n * 4 + 4, cudaHostRegisterDefault));
+        if (bases_b)
+            CUDA_OK(cudaHostRegister(j.region_base, bases_b, cudaHostRegisterDefault));
+    }
+
     // Run 1: complete, timed with its transfers; its results are the output.
     CUDA_OK(cudaEventRecord(e0));
-    CUDA_OK(cudaMemcpy(d_regs, j.regs, regs_b, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_bases, j.region_base, bases_b, cudaMemcpyHostToDevice));
-    CUDA_OK(cudaMemcpy(d_mem, j.mem, mem_b, cudaMemcpyHostToDevice));
+    for (int r = 0; r < 32; r++)
+        if (rin >> r & 1)
+            CUDA_OK(cudaMemcpy(d_regs + r * n, j.regs + r * n, n * 8, cudaMemcpyHostToDevice));
+    if (has_mem) {
+        CUDA_OK(cudaMemcpy(d_bases, j.region_base, bases_b, cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_mem, j.mem, mem_b, cudaMemcpyHostToDevice));
+    }
     CUDA_OK(cudaEventRecord(e1));
     if (n)
         pixel_kernel<<<grid, block>>>(k);
     CUDA_OK(cudaGetLastError());
     CUDA_OK(cudaEventRecord(e2));
-    CUDA_OK(cudaMemcpy(j.regs, d_regs, regs_b, cudaMemcpyDeviceToHost));
-    CUDA_OK(cudaMemcpy(j.mem, d_mem, mem_b, cudaMemcpyDeviceToHost));
+    for (int r = 0; r < 32; r++)
+        if (rout >> r & 1)
+            CUDA_OK(cudaMemcpy(j.regs + r * n, d_regs + r * n, n * 8, cudaMemcpyDeviceToHost));
+    if (has_store)
+        CUDA_OK(cudaMemcpy(j.mem, d_mem, mem_b, cudaMemcpyDeviceToHost));
     CUDA_OK(cudaMemcpy(j.fault, d_fault, n, cudaMemcpyDeviceToHost));
     CUDA_OK(cudaMemcpy(j.fault_pc, d_pc, n * 4, cudaMemcpyDeviceToHost));
     CUDA_OK(cudaEventRecord(e3));
@@ -306,6 +361,7 @@ int main(int argc, char **argv)
         }
         CUDA_OK(cudaMemcpy(d_regs0, in.regs, regs_b, cudaMemcpyHostToDevice));
         CUDA_OK(cudaMemcpy(d_mem0, in.mem, mem_b, cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_bases, in.region_base, bases_b, cudaMemcpyHostToDevice));
         pixel_job_free(&in);
         for (int r = 1; r < repeat; r++) {
             CUDA_OK(cudaMemcpy(d_regs, d_regs0, regs_b, cudaMemcpyDeviceToDevice));
@@ -324,10 +380,20 @@ int main(int argc, char **argv)
     long faulted = 0;
     for (uint64_t x = 0; x < n; x++)
         faulted += j.fault[x] != 0;
-    printf("RESULT executor=cuda device=\"%s\" states=%llu faulted=%ld h2d_ms=%.3f kernel_ms=%.3f "
-           "d2h_ms=%.3f total_ms=%.3f kernel_states_per_s=%.4g total_states_per_s=%.4g\n",
-           prop.name, (unsigned long long)n, faulted, h2d, best, d2h, total,
+    printf("RESULT executor=cuda%s device=\"%s\" states=%llu faulted=%ld regs_in=%d regs_out=%d "
+           "h2d_ms=%.3f kernel_ms=%.3f d2h_ms=%.3f total_ms=%.3f kernel_states_per_s=%.4g "
+           "total_states_per_s=%.4g\n",
+           pinned ? "-pinned" : "", prop.name, (unsigned long long)n, faulted,
+           __builtin_popcount(rin), __builtin_popcount(rout), h2d, best, d2h, total,
            best > 0 ? (double)n / (best * 1e-3) : 0.0, total > 0 ? (double)n / (total * 1e-3) : 0.0);
+    if (pinned) {
+        cudaHostUnregister(j.regs);
+        cudaHostUnregister(j.mem);
+        cudaHostUnregister(j.fault);
+        cudaHostUnregister(j.fault_pc);
+        if (bases_b)
+            cudaHostUnregister(j.region_base);
+    }
     j.has_results = true;
     int rc = 0;
     if (strcmp(argv[2], "-") != 0 && pixel_job_write(argv[2], &j, err, sizeof err)) {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench_gpu.sh — Pixel microcode on an NVIDIA GPU against QEMU TCG (issue 11).
+#
+#   bash bench/bench_gpu.sh --prepare [DIR]   here, on the development machine:
+#       builds static pixel-gpu-tool and bench_gpu_harness and copies the static
+#       qemu-x86_64 into DIR (default $BUILD/gpu), the folder to carry to the
+#       GPU machine (it lacks our Debian packages);
+#   bash bench/bench_gpu.sh [DIR]             on the GPU machine (make bench-gpu):
+#       builds pixel-cuda, then for each benchmark block (add32, alu_mix,
+#       mem_sum: stages/offload/gpu/programs) at 10^4, 10^6 and 10^7 states, in
+#       one run, on the same states: the block's x86 code under QEMU TCG (the
+#       static harness under the static qemu-x86_64) and natively, the Pixel
+#       batched CPU executor and reference interpreter, and the CUDA executor
+#       kernel alone, with transfers (pageable) and with transfers (pinned).
+#       10^7 states are 10^6 generated ones tiled 10 times.
+# Prints states/s (= block executions per second) and ratios to QEMU TCG;
+# never asserts timings.  Without nvcc or a GPU it says so and exits 0.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${BUILD:-build}
+if [ "${1:-}" = "--prepare" ]; then
+    dir=${2:-$build/gpu}
+    mkdir -p "$dir"
+    rm -f "$dir/pixel-gpu-tool" "$dir/bench_gpu_harness"
+    CC=${CC:-cc} bash stages/offload/gpu/build.sh "$dir" 2>/dev/null || true
+    q=$(command -v qemu-x86_64 || true)
+    [ -n "$q" ] && cp "$q" "$dir/qemu-x86_64"
+    ls -la "$dir"
+    exit 0
+fi
+dir=${1:-$build/gpu}
+if ! command -v nvcc >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "bench_gpu: no nvcc or no NVIDIA GPU on this machine: nothing measured"
+    echo "  (run it on a GPU machine: bash bench/bench_gpu.sh --prepare here, carry $build/gpu)"
+    exit 0
+fi
+bash stages/offload/gpu/build.sh "$dir" || exit 1
+tool=$dir/pixel-gpu-tool cuda=$dir/pixel-cuda harness=$dir/bench_gpu_harness
+qemu=$dir/qemu-x86_64
+[ -x "$qemu" ] || qemu=$(command -v qemu-x86_64 || true)
+work=${TMPDIR:-/tmp}/bench-gpu.$$
+mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT
+val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | head -1; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
+echo "QEMU: ${qemu:-none} $( [ -n "$qemu" ] && "$qemu" --version | head -1)"
+echo
+printf '%-8s %9s %11s %11s %11s %11s %11s %11s %11s | %9s %9s %9s %9s\n' \
+    block states qemu_tcg native px_batch px_interp cuda_kern cuda_xfer cuda_pin \
+    batch/tcg kern/tcg xfer/tcg pin/tcg
+for block in add32 alu_mix mem_sum; do
+    extra=""
+    [ $block = mem_sum ] && extra="--ptr RSI:0 --ptr RDI:1"
+    # shellcheck disable=SC2086
+    "$tool" gen stages/offload/gpu/programs/$block.pxa 10000 "$work/j4" --seed 4 $extra >/dev/null &&
+    "$tool" gen stages/offload/gpu/programs/$block.pxa 1000000 "$work/j6" --seed 6 $extra >/dev/null || exit 1
+    for n in 10000 1000000 10000000; do
+        job=$work/j6 rep=1
+        [ $n = 10000 ] && job=$work/j4
+        [ $n = 10000000 ] && rep=10
+        q=nan
+        if [ -n "$qemu" ]; then
+            q=$("$qemu" -cpu max "$harness" $block "$job" --replicate $rep --label qemu | val states_per_s)
+        fi
+        nat=$("$harness" $block "$job" --replicate $rep --label native | val states_per_s)
+        bat=$("$tool" run "$job" - --executor batch --replicate $rep --repeat 3 | val states_per_s)
+        itp=$("$tool" run "$job" - --executor interp --replicate $rep | val states_per_s)
+        c=$("$cuda" "$job" - --replicate $rep --repeat 5)
+        ck=$(echo "$c" | val kernel_states_per_s)
+        cx=$(echo "$c" | val total_states_per_s)
+        cp=$("$cuda" "$job" - --replicate $rep --repeat 1 --pinned | val total_states_per_s)
+        ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.1f", a / b; else print "-" }'; }
+        printf '%-8s %9s %11s %11s %11s %11s %11s %11s %11s | %9s %9s %9s %9s\n' \
+            $block $n "$q" "$nat" "$bat" "$itp" "$ck" "$cx" "$cp" \
+            "$(ratio "$bat" "$q")" "$(ratio "$ck" "$q")" "$(ratio "$cx" "$q")" "$(ratio "$cp" "$q")"
+    done
+done
+echo
+echo "states/s = block executions per second; cuda_xfer/cuda_pin include host<->device copies"
+echo "of what the microcode touches (pageable / page-locked host memory)."
