@@ -738,6 +738,15 @@ int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val)
 }
 
 /* ---- inspection ------------------------------------------------------------------------------------- */
+uint64_t shmq_fill_bytes(const struct shmq *q)
+{
+    uint64_t tail = atomic_load_explicit(&q->h->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
+    return tail >= head ? tail - head : 0;
+}
+
+uint64_t shmq_capacity(const struct shmq *q) { return q->cap; }
+
 void shmq_info(const struct shmq *q, struct shmq_info *o)
 {
     const struct shmq_header *h = q->h;

@@ -171,6 +171,10 @@ uint64_t shmq_uncommitted(const struct shmq *q);
 int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val);
 
 /* ---- both ---- */
+/* Bytes published but not yet committed (frames, headers and padding
+ * included): a cheap load measure for least-loaded fan-out. */
+uint64_t shmq_fill_bytes(const struct shmq *q);
+uint64_t shmq_capacity(const struct shmq *q);
 enum shmq_peer_state shmq_peer_state(const struct shmq *q);   /* the OTHER side */
 void shmq_info(const struct shmq *q, struct shmq_info *out);
 const char *shmq_path(const struct shmq *q);

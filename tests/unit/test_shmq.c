@@ -145,6 +145,8 @@ static void test_shmq_full_blocks_then_resumes(void **state)
     int n = 0;
     while (shmq_push(p, rec, sizeof rec, 0) == SHMQ_OK) n++;
     assert_int_equal(n, 4096 / 112);                        /* 8 B header + 100 B padded to 112 */
+    assert_int_equal(shmq_fill_bytes(c), 36 * 112);
+    assert_int_equal(shmq_capacity(p), 4096);
     assert_int_equal(shmq_push(p, rec, sizeof rec, 30), SHMQ_AGAIN);   /* waited 30 ms, consumer alive */
     struct shmq_msg m;
     assert_int_equal(shmq_peek(c, &m, 0), SHMQ_OK);
