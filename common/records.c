@@ -522,6 +522,25 @@ int rec_encode(struct rec_buf *b, const struct rec *r, struct rec_error *err)
     return encode_desc(b, d, &r->u, err);
 }
 
+size_t rec_encode_bound(const struct rec *r, struct rec_error *err)
+{
+    const struct rec_type_desc *d = rec_type_by_tag(r->type);
+    if (!d) { set_err(err, NULL, NULL, NULL, 0, "unknown record type %u", r->type); return (size_t)-1; }
+    struct enc e = { err, d };
+    return enc_bound_record(d, &r->u, &e, "");
+}
+
+int rec_encode_to(void *dst, size_t cap, const struct rec *r, size_t *len, struct rec_error *err)
+{
+    size_t bound = rec_encode_bound(r, err);
+    if (bound == (size_t)-1) return -1;
+    const struct rec_type_desc *d = rec_type_by_tag(r->type);
+    if (bound > cap) { set_err(err, d, NULL, NULL, 0, "needs up to %zu bytes, %zu given", bound, cap); return -1; }
+    uint8_t *end = put_record(dst, d, &r->u);
+    *len = (size_t)(end - (uint8_t *)dst);
+    return 0;
+}
+
 #define DEF_ENCODER(NAME, lname, tag, ver, doc) \
     int rec_encode_##lname(struct rec_buf *b, const struct rec_##lname *r, struct rec_error *err) \
     { return encode_desc(b, &type_##lname, r, err); }

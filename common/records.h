@@ -299,6 +299,15 @@ void rec_buf_free(struct rec_buf *b);
  * violation, or out of memory); on error b->len is unchanged.  err may be NULL. */
 int rec_encode(struct rec_buf *b, const struct rec *r, struct rec_error *err);
 
+/* Zero-copy variant for queues: validates r, and if its worst-case size fits
+ * in `cap` bytes writes it at dst and sets *len.  `rec_encode_bound()` gives
+ * that worst case (or (size_t)-1 when r is invalid), e.g.
+ *     size_t max = rec_encode_bound(&r, &err);
+ *     void *p = shmq_reserve(q, max, -1, &st);
+ *     rec_encode_to(p, max, &r, &len, &err); shmq_submit(q, len); */
+size_t rec_encode_bound(const struct rec *r, struct rec_error *err);
+int rec_encode_to(void *dst, size_t cap, const struct rec *r, size_t *len, struct rec_error *err);
+
 /* Typed encoders, one per record type: rec_encode_trace_tb(), ... */
 #define REC_ENCODER_DECL(NAME, lname, tag, ver, doc) \
     int rec_encode_##lname(struct rec_buf *b, const struct rec_##lname *r, struct rec_error *err);

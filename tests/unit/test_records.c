@@ -208,6 +208,31 @@ static void test_records_nested_and_consistency_errors(void **state)
     rec_buf_free(&b);
 }
 
+static void test_records_encode_to_matches_rec_encode(void **state)
+{
+    (void)state;
+    const struct rec_type_desc *const *types;
+    size_t n = rec_types(&types);
+    for (size_t i = 0; i < n; i++) {
+        struct rec r;
+        struct rec_error err;
+        struct rec_buf b;
+        encode_fixture(types[i]->tag, &b);
+        assert_int_equal(fx_record(types[i]->tag, &r), 0);
+        size_t bound = rec_encode_bound(&r, &err);
+        assert_true(bound >= b.len);
+        uint8_t *dst = malloc(bound);
+        size_t len = 0;
+        assert_int_equal(rec_encode_to(dst, bound, &r, &len, &err), 0);
+        assert_int_equal(len, b.len);
+        assert_memory_equal(dst, b.data, len);
+        assert_int_equal(rec_encode_to(dst, bound - 1, &r, &len, &err), -1);
+        assert_non_null(strstr(err.msg, "needs up to"));
+        free(dst);
+        rec_buf_free(&b);
+    }
+}
+
 static void test_records_encoder_refuses_what_decoder_would(void **state)
 {
     (void)state;
@@ -321,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_records_decoded_values),
         cmocka_unit_test(test_records_malformed_named_precisely),
         cmocka_unit_test(test_records_nested_and_consistency_errors),
+        cmocka_unit_test(test_records_encode_to_matches_rec_encode),
         cmocka_unit_test(test_records_encoder_refuses_what_decoder_would),
         cmocka_unit_test(test_records_truncation_and_mutation_sweep),
         cmocka_unit_test(test_records_doc_matches_table),
