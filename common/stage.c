@@ -6,6 +6,11 @@
  * (scale-down of the downstream pool) and detaches removed ones.  Idle
  * waiting sleeps on every input doorbell at once (futex_waitv), waking at
  * least every STAGE_POLL_MS to notice control changes.
+ *
+ * Why futex_waitv and not evloop.h: the input set changes while a stage runs
+ * (scaling), which evloop has no call for, and on kernels before 6.7 (Debian
+ * 12 ships 6.1) evloop falls back to waking every millisecond, whereas
+ * futex_waitv (Linux >= 5.16) sleeps on up to 128 doorbells in one syscall.
  */
 #include "stage.h"
 

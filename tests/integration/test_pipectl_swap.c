@@ -17,7 +17,7 @@ static const char pipeline[] =
     "defaults:\n"
     "  queue_size: 64K\n"
     "stages:\n"
-    "  - {name: source, executable: %B/tests/tools/seq_source, args: [--count, '1000000', --payload, '8', --rate, '250000']}\n"
+    "  - {name: source, executable: %B/tests/tools/seq_source, args: [--count, '1000000', --payload, '8', --rate, '100000']}\n"
     "  - {name: relay, executable: %B/tests/tools/relay, workers: 2}\n"
     "  - {name: sink, executable: %B/tests/tools/seq_sink, args: [--expect, '1000000']}\n"
     "edges:\n"
