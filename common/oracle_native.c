@@ -87,13 +87,17 @@ struct oracle_native *oracle_native_create(const struct oracle_native_opts *opts
     o->sock = -1;
     o->state_timeout_ms = opts && opts->state_timeout_ms ? opts->state_timeout_ms : 100;
     o->batch_timeout_ms = opts && opts->batch_timeout_ms ? opts->batch_timeout_ms : 5000;
-    void *shm = mmap(NULL, ORACLE_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    void *shm = mmap(NULL, ORACLE_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shm == MAP_FAILED) {
         log_error("oracle_native: mmap of %u bytes of shared memory: %s", ORACLE_SHM_SIZE, strerror(errno));
         free(o);
         return NULL;
     }
     o->shm = shm;
+    /* Map every page writable now (MAP_POPULATE would map a shared mapping
+     * read-only and every first store would fault again); best effort:
+     * kernels before 5.14 lack it and fault lazily. */
+    madvise(shm, ORACLE_SHM_SIZE, 23 /* MADV_POPULATE_WRITE */);
     if (child_start(o) != 0) {
         munmap(o->shm, ORACLE_SHM_SIZE);
         free(o);
