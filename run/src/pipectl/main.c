@@ -169,6 +169,17 @@ static int send(const char *run_dir, const char *req)
     int ok = 0;
     if (control_request(run_dir, req, stdout, &ok) < 0) {
         fprintf(stderr, "pipectl: no pipeline is running in %s (%s)\n", run_dir, strerror(errno));
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/summary.txt", run_dir);
+        FILE *f = strcmp(req, "status") ? NULL : fopen(path, "r");
+        if (f) {
+            /* the last run's outcome is still worth showing */
+            fprintf(stderr, "pipectl: the last run ended; its summary (%s):\n", path);
+            char line[1024];
+            while (fgets(line, sizeof line, f))
+                fputs(line, stdout);
+            fclose(f);
+        }
         return 3;
     }
     return ok ? 0 : 1;

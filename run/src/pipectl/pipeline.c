@@ -536,9 +536,32 @@ static void retire_drained_queues(struct pipeline *p)
         sync_all(p);
 }
 
+/* Input rate of each stage (output rate for a source), smoothed; once a second. */
+static void update_rates(struct pipeline *p, uint64_t now)
+{
+    for (int s = 0; s < p->cfg->nstages; s++) {
+        struct stage_rt *sr = &p->st[s];
+        if (now < sr->prev_ms + 1000)
+            continue;
+        uint64_t in = sr->retired_in, outn = sr->retired_out;
+        for (int j = 0; j < CONFIG_MAX_WORKERS; j++)
+            if (sr->w[j].state != W_FREE) {
+                in += atomic_load(&sr->w[j].ctl->records_in);
+                outn += atomic_load(&sr->w[j].ctl->records_out);
+            }
+        uint64_t cur = sr->is_source ? outn : in, prev = sr->is_source ? sr->prev_out : sr->prev_in;
+        double inst = (double)(cur - prev) * 1000.0 / (double)(now - sr->prev_ms);
+        sr->rate_in = sr->rate_in == 0 ? inst : 0.5 * sr->rate_in + 0.5 * inst;
+        sr->prev_in = in;
+        sr->prev_out = outn;
+        sr->prev_ms = now;
+    }
+}
+
 static void tick(struct pipeline *p, int timeout_ms, bool accept_commands)
 {
     uint64_t now = now_ms();
+    update_rates(p, now);
     /* restarts due */
     for (int s = 0; s < p->cfg->nstages; s++)
         for (int j = 0; j < CONFIG_MAX_WORKERS; j++) {
@@ -796,6 +819,7 @@ int pipeline_run(struct pipeline *p)
 {
     while (!all_done(p))
         tick(p, 100, true);
+    p->ended = true;
     int rc = p->fail.failed ? PIPECTL_EXIT_FAILED : p->stopping == STOP_NOW ? PIPECTL_EXIT_STOPPED : PIPECTL_EXIT_OK;
     summary(p, rc);
     return rc;
@@ -1086,14 +1110,6 @@ void pipeline_status(struct pipeline *p, FILE *out, bool verbose)
                 if (pct > fill_pct)
                     fill_pct = pct;
             }
-        if (out == p->out && now > sr->prev_ms + 200) {
-            double inst = (double)((sr->is_source ? outn : in) - (sr->is_source ? sr->prev_out : sr->prev_in)) * 1000.0 /
-                          (double)(now - sr->prev_ms);
-            sr->rate_in = sr->rate_in == 0 ? inst : 0.5 * sr->rate_in + 0.5 * inst;
-            sr->prev_in = in;
-            sr->prev_out = outn;
-            sr->prev_ms = now;
-        }
         char a[16], b[16], c[16], state[64];
         human((double)in, a, sizeof a);
         human((double)outn, b, sizeof b);
@@ -1128,7 +1144,8 @@ void pipeline_status(struct pipeline *p, FILE *out, bool verbose)
     }
     if (verbose) {
         fprintf(out, "queues %d, uptime %.1f s, state %s%s", p->nq, (double)(now - p->t0_ms) / 1000.0,
-                p->stopping == RUNNING ? "running" : p->stopping == STOP_GRACEFUL ? "stopping (draining)" : "stopping now",
+                p->ended ? "ended" : p->stopping == RUNNING ? "running"
+                : p->stopping == STOP_GRACEFUL ? "stopping (draining)" : "stopping now",
                 eol);
         lines++;
     }

@@ -100,6 +100,7 @@ struct pipeline {
     uint64_t next_status_ms;
     int drawn_lines;
     FILE *out;                    /* status output */
+    bool ended;                   /* every worker has exited */
 };
 
 /* Load `cfg` into a running pipeline: check executables, create directories,
