@@ -4,9 +4,9 @@
  *       push TEST_SEQ records seq 0..N-1 (N = 0: forever), then end the stream.
  *   shmq_peer create QUEUE CAPACITY [drop]
  *       create the queue file (drop: drop-when-full edge).
- *   shmq_peer consume QUEUE OUTFILE
+ *   shmq_peer consume QUEUE OUTFILE [COMMIT_EVERY]
  *       peek batches, append each record's seq (8 bytes LE) to OUTFILE (the
- *       record's "effect"), then commit; exits 0 at end of stream, 3 when
+ *       record's "effect"), then commit (every COMMIT_EVERY batches, default 1); exits 0 at end of stream, 3 when
  *       the producer died, 2 on a bad record or queue error.
  *
  * The consumer writes its effects before committing, as every stage does,
@@ -53,7 +53,7 @@ static int produce(const char *path, uint64_t n, size_t payload, int batch)
     return 0;
 }
 
-static int consume(const char *path, const char *outfile)
+static int consume(const char *path, const char *outfile, int commit_every)
 {
     struct shmq *q = shmq_open(path, SHMQ_CONSUMER);
     if (!q) { log_error("%s", shmq_last_error()); return 2; }
@@ -63,9 +63,11 @@ static int consume(const char *path, const char *outfile)
     rec_arena_init(&a);
     struct shmq_msg m[64];
     uint64_t seqs[64];
+    long batches = 0;
+    if (commit_every < 1) commit_every = 1;
     for (;;) {
         int n = shmq_peek_batch(q, m, 64, -1);
-        if (n == SHMQ_EOS) break;
+        if (n == SHMQ_EOS) { shmq_commit(q); break; }
         if (n == SHMQ_PEER_DEAD) { log_error("%s", shmq_last_error()); return 3; }
         if (n < 0) { log_error("peek: %s: %s", shmq_status_str(n), shmq_last_error()); return 2; }
         for (int i = 0; i < n; i++) {
@@ -77,7 +79,7 @@ static int consume(const char *path, const char *outfile)
         rec_arena_reset(&a);
         size_t want = (size_t)n * 8;
         if (write(fd, seqs, want) != (ssize_t)want) { log_error("%s: short write", outfile); return 2; }
-        shmq_commit(q);
+        if (++batches % commit_every == 0) shmq_commit(q);
     }
     close(fd);
     rec_arena_free(&a);
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "produce") == 0)
         return produce(argv[2], strtoull(argv[3], NULL, 0), argc > 4 ? strtoull(argv[4], NULL, 0) : 8,
                        argc > 5 ? atoi(argv[5]) : 32);
-    if (argc == 4 && strcmp(argv[1], "consume") == 0) return consume(argv[2], argv[3]);
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "consume") == 0) return consume(argv[2], argv[3], argc == 5 ? atoi(argv[4]) : 1);
     if (argc >= 4 && strcmp(argv[1], "create") == 0) {
         if (shmq_create(argv[2], strtoull(argv[3], NULL, 0), argc > 4 && strcmp(argv[4], "drop") == 0 ? SHMQ_DROP_WHEN_FULL : 0) < 0) {
             log_error("%s", shmq_last_error());
@@ -99,6 +101,6 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    fprintf(stderr, "usage: shmq_peer create QUEUE CAPACITY [drop] | produce QUEUE N [PAYLOAD [BATCH]] | consume QUEUE OUTFILE\n");
+    fprintf(stderr, "usage: shmq_peer create QUEUE CAPACITY [drop] | produce QUEUE N [PAYLOAD [BATCH]] | consume QUEUE OUTFILE [COMMIT_EVERY]\n");
     return 64;
 }
