@@ -88,3 +88,70 @@ int tl_cpl(const struct tl_mode_hint *h)
     if (!(h->cr0 & CR0_PE)) return 0;
     return (int)(h->cs & 3);
 }
+
+static uint32_t reg_write_bits(ZydisRegister r)
+{
+    if (r == ZYDIS_REGISTER_NONE) return 0;
+    switch (ZydisRegisterGetClass(r)) {
+    case ZYDIS_REGCLASS_GPR8:
+    case ZYDIS_REGCLASS_GPR16:
+    case ZYDIS_REGCLASS_GPR32:
+    case ZYDIS_REGCLASS_GPR64: {
+        ZydisRegister big = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+        ZyanI8 id = ZydisRegisterGetId(big);
+        return id >= 0 && id < 16 ? 1u << id : TL_WRITES_ALL;
+    }
+    case ZYDIS_REGCLASS_FLAGS: return 1u << 17;
+    case ZYDIS_REGCLASS_IP: return 1u << 16;
+    /* Vector, x87, mask and bound registers are not part of struct x86_regs. */
+    case ZYDIS_REGCLASS_X87:
+    case ZYDIS_REGCLASS_MMX:
+    case ZYDIS_REGCLASS_XMM:
+    case ZYDIS_REGCLASS_YMM:
+    case ZYDIS_REGCLASS_ZMM:
+    case ZYDIS_REGCLASS_TMM:
+    case ZYDIS_REGCLASS_MASK:
+    case ZYDIS_REGCLASS_BOUND:
+        return 0;
+    default:          /* segment, control, debug, table registers, ... */
+        return TL_WRITES_ALL;
+    }
+}
+
+uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len)
+{
+    ZydisMachineMode mm;
+    ZydisStackWidth sw;
+    ZydisDecoder dec;
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!zydis_mode(mode, &mm, &sw) || ZYAN_FAILED(ZydisDecoderInit(&dec, mm, sw)) ||
+        ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, code, len, &insn, ops)))
+        return TL_WRITES_ALL;
+    switch (insn.meta.category) {
+    case ZYDIS_CATEGORY_SYSTEM:
+    case ZYDIS_CATEGORY_SYSCALL:
+    case ZYDIS_CATEGORY_INTERRUPT:
+    case ZYDIS_CATEGORY_RDWRFSGS:
+    case ZYDIS_CATEGORY_SEGOP:
+        return TL_WRITES_ALL;
+    default:
+        break;
+    }
+    uint32_t w = 1u << 16;
+    if (insn.cpu_flags && (insn.cpu_flags->modified | insn.cpu_flags->set_0 | insn.cpu_flags->set_1 |
+                           insn.cpu_flags->undefined))
+        w |= 1u << 17;
+    for (ZyanU8 i = 0; i < insn.operand_count; i++) {
+        const ZydisDecodedOperand *op = &ops[i];
+        if (op->type == ZYDIS_OPERAND_TYPE_REGISTER && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+            w |= reg_write_bits(op->reg.value);
+        /* Push/pop-style and string operands update their base/index register. */
+        if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
+            if (op->mem.base != ZYDIS_REGISTER_NONE && op->mem.base != ZYDIS_REGISTER_RIP)
+                w |= reg_write_bits(op->mem.base);
+            if (op->mem.index != ZYDIS_REGISTER_NONE) w |= reg_write_bits(op->mem.index);
+        }
+    }
+    return w & TL_WRITES_ALL;
+}

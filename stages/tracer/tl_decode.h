@@ -41,6 +41,16 @@ int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *co
  * length, or 0 (and "(bad)") when Zydis cannot decode it. */
 size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *out, size_t outlen);
 
+/* Which struct x86_regs words (bit i = word i: gpr[0..15], 16 rip, 17 rflags,
+ * 18 fs_base, 19 gs_base) an instruction may write, from Zydis' explicit and
+ * hidden operands and its flag effects.  TL_WRITES_ALL for anything that may
+ * change more than Zydis describes (system instructions, segment or
+ * control-register writes, fs/gs base writes) or that does not decode.
+ * Instruction mode reads only these words again before the next instruction
+ * of the same TB (rip is always known: it is that instruction's address). */
+#define TL_WRITES_ALL 0xfffffu
+uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len);
+
 /* Privilege level from a CS selector read at translation time: CS.RPL in
  * protected mode, 0 in real mode (CR0.PE clear); -1 when unknown. */
 int tl_cpl(const struct tl_mode_hint *h);

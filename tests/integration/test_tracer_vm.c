@@ -46,6 +46,7 @@ struct loop_samples {
 struct insn_stats {
     uint64_t at_head, bad_regs, bad_mem, other_pc;
     uint64_t by_offset[16];
+    uint64_t head_rcx, head_rdx, bad_delta;
 };
 
 struct run {
@@ -105,7 +106,21 @@ static void on_insn(const struct rec_trace_insn *i, void *ctx)
     struct insn_stats *is = &((struct run *)ctx)->is;
     if (i->pc < loop_head || i->pc >= loop_head + LOOP_BYTES) { is->other_pc++; return; }
     is->by_offset[i->pc - loop_head]++;
+    /* Later instructions of the loop: registers follow from the head's (this
+     * checks the plugin's re-read-only-what-changed logic). */
+    uint64_t c = i->regs.gpr[X86_RCX], d = i->regs.gpr[X86_RDX];
+    bool zf = (i->regs.rflags >> 6) & 1;
+    bool bad = (i->pc == loop_head + 3 && (c != is->head_rcx || d != is->head_rdx)) ||
+               (i->pc == loop_head + 6 && (c != is->head_rcx || d != is->head_rdx + is->head_rcx)) ||
+               (i->pc == loop_head + 9 && (c != is->head_rcx - 1 || d != is->head_rdx + is->head_rcx));
+    /* rflags inside a TB is not checked: QEMU writes its lazy-flags state back
+     * only at TB boundaries, so a mid-TB read can be stale (docs/tracer.md). */
+    if (bad && is->bad_delta++ < 3)
+        fprintf(stderr, "insn at loop+%d: rcx=%" PRIu64 " rdx=%" PRIu64 " zf=%d; at the head rcx=%" PRIu64
+                " rdx=%" PRIu64 "\n", (int)(i->pc - loop_head), c, d, zf, is->head_rcx, is->head_rdx);
     if (i->pc != loop_head) return;
+    is->head_rcx = i->regs.gpr[X86_RCX];
+    is->head_rdx = i->regs.gpr[X86_RDX];
     uint64_t rcx = i->regs.gpr[X86_RCX];
     if (rcx < 1 || rcx > LOOP_COUNT || i->regs.gpr[X86_RBX] != LOOP_MAGIC || i->regs.rip != loop_head ||
         i->bytes.len != 3 || strncmp(i->disasm.ptr, "mov", 3) != 0)
@@ -341,6 +356,7 @@ static void test_insn_mode_range(void **state)
     assert_int_equal(insn_run.is.other_pc, 0);
     assert_int_equal(insn_run.is.bad_regs, 0);
     assert_int_equal(insn_run.is.bad_mem, 0);
+    assert_int_equal(insn_run.is.bad_delta, 0);
     assert_int_equal(insn_run.r.end.insns, 4u * LOOP_COUNT);
 }
 

@@ -133,6 +133,42 @@ static void test_disasm(void **state)
     assert_string_equal(out, "(bad)");
 }
 
+static uint32_t writes(const char *hex)
+{
+    uint8_t b[15];
+    size_t n = 0;
+    for (; hex[0] && hex[1] && n < sizeof b; hex += 2) {
+        unsigned v;
+        sscanf(hex, "%2x", &v);
+        b[n++] = (uint8_t)v;
+    }
+    return tl_insn_writes(64, b, n);
+}
+
+#define W(r) (1u << (r))
+#define RIP W(16)
+#define FLAGS W(17)
+
+/* Instruction mode re-reads only what the previous instruction wrote: the
+ * write sets must cover every register the instruction can change. */
+static void test_insn_write_sets(void **state)
+{
+    assert_int_equal(writes("48890f"), RIP);                          /* mov [rdi], rcx */
+    assert_int_equal(writes("480317"), RIP | FLAGS | W(2));           /* add rdx, [rdi] */
+    assert_int_equal(writes("48ffc9"), RIP | FLAGS | W(1));           /* dec rcx */
+    assert_int_equal(writes("50") & ~RIP, W(4));                      /* push rax: rsp */
+    assert_int_equal(writes("58") & ~RIP, W(0) | W(4));               /* pop rax */
+    assert_int_equal(writes("0fa2") & ~RIP, W(0) | W(1) | W(2) | W(3)); /* cpuid */
+    assert_int_equal(writes("48f7e3") & ~RIP, FLAGS | W(0) | W(2));   /* mul rbx */
+    assert_int_equal(writes("a4") & ~RIP & ~FLAGS, W(6) | W(7));      /* movsb: rsi, rdi */
+    assert_int_equal(writes("8ee0"), TL_WRITES_ALL);                  /* mov fs, ax */
+    assert_int_equal(writes("f30faed0"), TL_WRITES_ALL);              /* wrfsbase eax */
+    assert_int_equal(writes("0f"), TL_WRITES_ALL);                    /* does not decode */
+    assert_int_equal(writes("c5f857c0"), RIP);                        /* vxorps xmm0: not in x86_regs */
+    assert_true(writes("e800000000") & W(4));                         /* call: rsp */
+    assert_true(writes("c3") & W(4));                                 /* ret: rsp */
+}
+
 static void test_vm_command_line(void **state)
 {
     char kernel[] = "/tmp/tcgl_test_kernel_XXXXXX";
@@ -178,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_mode_resolution),
         cmocka_unit_test(test_disasm),
+        cmocka_unit_test(test_insn_write_sets),
         cmocka_unit_test(test_vm_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,8 @@ struct tb_count {             /* one per vCPU, per TB */
 
 struct tl_insn {              /* instruction mode: static facts of one instruction */
     uint64_t pc;
+    uint32_t writes;          /* x86_regs words it may write (tl_insn_writes) */
+    uint16_t idx;             /* position in its TB */
     uint8_t len;
     uint8_t bytes[15];
     char disasm[TL_DISASM_MAX];
@@ -208,6 +210,14 @@ static void read_regs(struct vcpu_state *v, struct x86_regs *out)
 {
     uint64_t *w = (uint64_t *)out;
     for (int i = 0; i < NREG_SLOTS; i++) w[i] = read_reg(v, regs.slot[i]);
+}
+
+/* Re-read only the words in `mask` (the others are known unchanged). */
+static void read_regs_mask(struct vcpu_state *v, struct x86_regs *io, uint32_t mask)
+{
+    uint64_t *w = (uint64_t *)io;
+    for (int i = 0; i < NREG_SLOTS; i++)
+        if (mask & (1u << i)) w[i] = read_reg(v, regs.slot[i]);
 }
 
 static void find_registers(void)
@@ -379,10 +389,15 @@ static void send_insn(struct vcpu_state *v)
 static void on_insn_exec(unsigned int vcpu_index, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
+    const struct tl_insn *in = udata, *prev = v->insn;
     send_insn(v);
-    v->insn = udata;
+    v->insn = in;
     v->insn_ts = trace_us(now_mono_us());
-    read_regs(v, &v->pre);
+    /* Within one TB nothing runs between two instructions (interrupts and
+     * exceptions leave the TB, and a resumed TB is another TB), so after
+     * the previous instruction of this TB only what it wrote has changed. */
+    if (in->idx > 0 && prev == in - 1) read_regs_mask(v, &v->pre, prev->writes | (1u << 16));
+    else read_regs(v, &v->pre);
     v->nmem = 0;
     v->mem_active = args.mem;
     v->insns++;
@@ -500,6 +515,8 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             tl_disasm(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX);
             if (t->insns) {
                 t->insns[i].pc = pc + off;
+                t->insns[i].idx = (uint16_t)i;
+                t->insns[i].writes = tl_insn_writes(mode, code + off, lens[i]);
                 t->insns[i].len = lens[i];
                 memcpy(t->insns[i].bytes, code + off, lens[i]);
                 memcpy(t->insns[i].disasm, dis[i], TL_DISASM_MAX);
