@@ -111,10 +111,58 @@ static void test_scale_1_4_2(void **state)
     prun_cleanup(&r);
 }
 
+/* Two pools in a row: every relay worker feeds every relay2 worker (one queue
+ * per pair).  Shrink the first pool while the second one is also a pool and
+ * grow the second: still every number exactly once. */
+static const char two_pools[] =
+    "defaults:\n"
+    "  queue_size: 64K\n"
+    "stages:\n"
+    "  - {name: source, executable: %B/tests/tools/seq_source, args: [--count, '1000000', --payload, '16', --rate, '100000']}\n"
+    "  - {name: relay, executable: %B/tests/tools/relay, workers: 3}\n"
+    "  - {name: relay2, executable: %B/tests/tools/relay, workers: 2}\n"
+    "  - {name: sink, executable: %B/tests/tools/seq_sink, args: [--expect, '1000000', --unordered]}\n"
+    "edges:\n"
+    "  - {from: source, to: relay}\n"
+    "  - {from: relay, to: relay2}\n"
+    "  - {from: relay2, to: sink}\n";
+
+static void test_scale_two_pools(void **state)
+{
+    (void)state;
+    struct prun r;
+    prun_init(&r, "pools", two_pools);
+    prun_start(&r);
+    assert_true(prun_ready(&r, 30));
+    assert_true(prun_wait_count(&r, "sink", "in", 50000, 60));
+    char out[8192];
+    int rc = prun_ctl(&r, out, sizeof out, "scale relay 1");
+    if (rc != 0)
+        fail_msg("scale relay 1: exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "stage relay: 1 workers (was 3)"));
+    rc = prun_ctl(&r, out, sizeof out, "scale relay2 3");
+    if (rc != 0)
+        fail_msg("scale relay2 3: exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "stage relay2: 3 workers (was 2)"));
+    long long src_out = prun_stage_count(&r, "source", "out");
+    assert_true(src_out > 0 && src_out < COUNT);
+    rc = prun_wait(&r, 120);
+    if (rc != 0)
+        prun_dump(&r);
+    assert_int_equal(rc, 0);
+    assert_int_equal(prun_report(&r, "received"), COUNT);
+    assert_int_equal(prun_report(&r, "unique"), COUNT);
+    assert_int_equal(prun_report(&r, "duplicates"), 0);
+    assert_int_equal(prun_report(&r, "missing"), 0);
+    assert_int_equal(prun_report(&r, "inputs"), 3);   /* relay2 workers 0, 1 and the new 2 */
+    prun_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scale_1_4_2),
+        cmocka_unit_test(test_scale_two_pools),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
