@@ -5,6 +5,7 @@
 #include "oracle_native.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct oracle_native {
     int sock;
     uint8_t *shm;
     uint64_t seq;
+    struct sock_fprog filter;   /* the child's seccomp program, built once */
     unsigned state_timeout_ms, batch_timeout_ms;
     struct oracle_native_stats st;
 };
@@ -65,7 +67,7 @@ static int child_start(struct oracle_native *o)
         if (dup2(sv[1], 3) != 3)
             _exit(1);
         close_range(4, ~0u, 0);
-        oracle_native_child_main(o->shm, 3);
+        oracle_native_child_main(o->shm, 3, &o->filter);
     }
     close(sv[1]);
     o->sock = sv[0];
@@ -94,12 +96,19 @@ struct oracle_native *oracle_native_create(const struct oracle_native_opts *opts
         return NULL;
     }
     o->shm = shm;
+    if (oracle_native_filter_build(3, &o->filter) != 0) {
+        log_error("oracle_native: building the seccomp filter (libseccomp) failed");
+        munmap(o->shm, ORACLE_SHM_SIZE);
+        free(o);
+        return NULL;
+    }
     /* Map every page writable now (MAP_POPULATE would map a shared mapping
      * read-only and every first store would fault again); best effort:
      * kernels before 5.14 lack it and fault lazily. */
     madvise(shm, ORACLE_SHM_SIZE, 23 /* MADV_POPULATE_WRITE */);
     if (child_start(o) != 0) {
         munmap(o->shm, ORACLE_SHM_SIZE);
+        free(o->filter.filter);
         free(o);
         return NULL;
     }
@@ -113,6 +122,7 @@ void oracle_native_destroy(struct oracle_native *o)
         return;
     child_stop(o);
     munmap(o->shm, ORACLE_SHM_SIZE);
+    free(o->filter.filter);
     free(o);
 }
 

@@ -15,21 +15,31 @@
 #include "oracle_native_shm.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #if !defined(__x86_64__)
-_Noreturn void oracle_native_child_main(void *shm, int sock_fd)
+_Noreturn void oracle_native_child_main(void *shm, int sock_fd, const struct sock_fprog *filter)
 {
-    (void)shm; (void)sock_fd;
+    (void)shm; (void)sock_fd; (void)filter;
     _exit(2);   /* the native oracle needs an x86-64 host */
+}
+
+int oracle_native_filter_build(int sock_fd, struct sock_fprog *prog)
+{
+    (void)sock_fd; (void)prog;
+    return -1;
 }
 #else
 
@@ -207,7 +217,9 @@ static int install_signals(void)
 
 /* ---- seccomp ------------------------------------------------------------------ */
 
-static int install_seccomp(int sock_fd)
+/* Built in the parent (libseccomp allocates, and malloc after fork() in a
+ * multi-threaded parent can deadlock); the child only installs the BPF. */
+int oracle_native_filter_build(int sock_fd, struct sock_fprog *prog)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     int rc = 0;
@@ -227,10 +239,30 @@ static int install_seccomp(int sock_fd)
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigreturn), 0);
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit), 0);
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group), 0);
-    if (rc == 0)
-        rc = seccomp_load(ctx);
+    int fd = rc == 0 ? memfd_create("oracle-seccomp", MFD_CLOEXEC) : -1;
+    if (fd >= 0 && seccomp_export_bpf(ctx, fd) == 0) {
+        off_t len = lseek(fd, 0, SEEK_END);
+        struct sock_filter *f = len > 0 && len % (off_t)sizeof *f == 0 ? malloc((size_t)len) : NULL;
+        if (f && pread(fd, f, (size_t)len, 0) == (ssize_t)len) {
+            prog->filter = f;
+            prog->len = (unsigned short)((size_t)len / sizeof *f);
+            close(fd);
+            seccomp_release(ctx);
+            return 0;
+        }
+        free(f);
+    }
+    if (fd >= 0)
+        close(fd);
     seccomp_release(ctx);
-    return rc == 0 ? 0 : -1;
+    return -1;
+}
+
+static int install_seccomp(const struct sock_fprog *prog)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0, 0);
 }
 
 /* ---- mappings ------------------------------------------------------------------- */
@@ -558,7 +590,7 @@ static void set_timer(unsigned ms)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
-_Noreturn void oracle_native_child_main(void *shm_v, int sock_fd)
+_Noreturn void oracle_native_child_main(void *shm_v, int sock_fd, const struct sock_fprog *filter)
 {
     uint8_t *shm = shm_v;
     struct oracle_shm_hdr *h = shm_v;
@@ -568,7 +600,7 @@ _Noreturn void oracle_native_child_main(void *shm_v, int sock_fd)
     madvise(shm, ORACLE_SHM_SIZE, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
     if (install_signals() != 0)
         _exit(3);
-    if (install_seccomp(sock_fd) != 0)
+    if (install_seccomp(filter) != 0)
         _exit(4);
     for (;;) {
         uint64_t seq;

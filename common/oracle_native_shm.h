@@ -48,7 +48,15 @@ struct oracle_shm_slot {
     struct oracle_shm_region region[X86_MEM_MAX_REGIONS];
 };
 
-/* Child entry point: never returns.  job_fd/done_fd are its socket ends. */
-_Noreturn void oracle_native_child_main(void *shm, int sock_fd);
+struct sock_fprog;
+
+/* The child's seccomp program for a child whose socket is `sock_fd`, built
+ * in the parent (prog->filter is malloc'ed).  0, or -1 when libseccomp
+ * fails. */
+int oracle_native_filter_build(int sock_fd, struct sock_fprog *prog);
+
+/* Child entry point: never returns.  sock_fd is its socket end; filter is
+ * the program from oracle_native_filter_build. */
+_Noreturn void oracle_native_child_main(void *shm, int sock_fd, const struct sock_fprog *filter);
 
 #endif /* TCGL_ORACLE_NATIVE_SHM_H */
