@@ -205,6 +205,8 @@ static void arm_queue(struct evloop *ev, struct src *s)
 
 static int dispatch_cqe(struct evloop *ev, struct io_uring_cqe *cqe, int *ran)
 {
+    /* liburing's own timeout entry (kernels without IORING_FEAT_EXT_ARG) is not ours */
+    if (cqe->user_data == LIBURING_UDATA_TIMEOUT) return 0;
     struct src *s = io_uring_cqe_get_data(cqe);
     int res = cqe->res;
     if (!s) return 0;
