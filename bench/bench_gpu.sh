@@ -10,7 +10,8 @@
 #       mem_sum: stages/offload/gpu/programs) at 10^4, 10^6 and 10^7 states, in
 #       one run, on the same states: the block's x86 code under QEMU TCG (the
 #       static harness under the static qemu-x86_64) and natively, the Pixel
-#       batched CPU executor and reference interpreter, and the CUDA executor
+#       batched CPU executor (one thread and every core) and reference
+#       interpreter, and the CUDA executor
 #       kernel alone, with transfers (pageable) and with transfers (pinned).
 #       10^7 states are 10^6 generated ones tiled 10 times.
 # Prints states/s (= block executions per second) and ratios to QEMU TCG;
@@ -48,9 +49,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
 echo "QEMU: ${qemu:-none} $( [ -n "$qemu" ] && "$qemu" --version | head -1)"
 echo
-printf '%-8s %9s %11s %11s %11s %11s %11s %11s %11s | %9s %9s %9s %9s\n' \
-    block states qemu_tcg native px_batch px_interp cuda_kern cuda_xfer cuda_pin \
-    batch/tcg kern/tcg xfer/tcg pin/tcg
+printf '%-8s %9s %10s %10s %10s %10s %10s %10s %10s %10s | %8s %8s %8s %8s %8s\n' \
+    block states qemu_tcg native px_interp px_batch px_batchN cuda_kern cuda_xfer cuda_pin \
+    batch/tcg bN/tcg kern/tcg xfer/tcg pin/tcg
 for block in add32 alu_mix mem_sum; do
     extra=""
     [ $block = mem_sum ] && extra="--ptr RSI:0 --ptr RDI:1"
@@ -67,17 +68,21 @@ for block in add32 alu_mix mem_sum; do
         fi
         nat=$("$harness" $block "$job" --replicate $rep --label native | val states_per_s)
         bat=$("$tool" run "$job" - --executor batch --replicate $rep --repeat 3 | val states_per_s)
+        bmt=$("$tool" run "$job" - --executor batch --threads 0 --replicate $rep --repeat 3 | val states_per_s)
         itp=$("$tool" run "$job" - --executor interp --replicate $rep | val states_per_s)
         c=$("$cuda" "$job" - --replicate $rep --repeat 5)
         ck=$(echo "$c" | val kernel_states_per_s)
         cx=$(echo "$c" | val total_states_per_s)
         cp=$("$cuda" "$job" - --replicate $rep --repeat 1 --pinned | val total_states_per_s)
         ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.1f", a / b; else print "-" }'; }
-        printf '%-8s %9s %11s %11s %11s %11s %11s %11s %11s | %9s %9s %9s %9s\n' \
-            $block $n "$q" "$nat" "$bat" "$itp" "$ck" "$cx" "$cp" \
-            "$(ratio "$bat" "$q")" "$(ratio "$ck" "$q")" "$(ratio "$cx" "$q")" "$(ratio "$cp" "$q")"
+        printf '%-8s %9s %10s %10s %10s %10s %10s %10s %10s %10s | %8s %8s %8s %8s %8s\n' \
+            $block $n "$q" "$nat" "$itp" "$bat" "$bmt" "$ck" "$cx" "$cp" \
+            "$(ratio "$bat" "$q")" "$(ratio "$bmt" "$q")" "$(ratio "$ck" "$q")" "$(ratio "$cx" "$q")" \
+            "$(ratio "$cp" "$q")"
     done
 done
 echo
-echo "states/s = block executions per second; cuda_xfer/cuda_pin include host<->device copies"
-echo "of what the microcode touches (pageable / page-locked host memory)."
+echo "states/s = block executions per second.  px_batchN: the batched CPU executor on every"
+echo "core ($(nproc)); the others are one thread (QEMU TCG runs the guest on one).  cuda_xfer and"
+echo "cuda_pin include the host<->device copies of what the microcode touches (pageable /"
+echo "page-locked host memory); cuda_kern is the kernel alone."

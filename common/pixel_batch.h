@@ -52,4 +52,9 @@ void pixel_batch_put(struct pixel_batch *b, uint32_t i, const struct pixel_state
 long pixel_exec_batch(const struct pixel_insn *prog, size_t n, struct pixel_batch *b,
                       uint32_t step_limit, char *err, size_t errlen);
 
+/* As pixel_exec_batch, with the states split over `threads` threads
+ * (chunks of 512 states; identical results for any thread count). */
+long pixel_exec_batch_mt(const struct pixel_insn *prog, size_t n, struct pixel_batch *b,
+                         uint32_t step_limit, unsigned threads, char *err, size_t errlen);
+
 #endif /* TCGL_PIXEL_BATCH_H */

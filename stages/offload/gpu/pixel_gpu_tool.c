@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pixel_asm.h"
 #include "pixel_batch.h"
@@ -17,7 +18,8 @@
 static const char usage[] =
     "usage: pixel-gpu-tool gen PROGRAM N OUT [--seed S] [--regions SIZE,SIZE,...]\n"
     "                          [--ptr REG:REGION]... [--step-limit L]\n"
-    "       pixel-gpu-tool run JOB OUT [--executor interp|batch] [--replicate K] [--repeat R]\n"
+    "       pixel-gpu-tool run JOB OUT [--executor interp|batch] [--threads T] [--replicate K]\n"
+    "                          [--repeat R]\n"
     "       pixel-gpu-tool compare EXPECTED ACTUAL [--max M]\n"
     "\n"
     "gen      writes a job: PROGRAM is an assembly file (docs/pixel-isa.md), 'allops'\n"
@@ -26,7 +28,8 @@ static const char usage[] =
     "         regions 0 and 1; --ptr REG:REGION makes register REG point safely inside\n"
     "         REGION, 16 bytes from its end).  Default regions: 64,32.\n"
     "run      executes a job on the CPU and writes the result file; prints one line\n"
-    "         'RESULT executor=... states=... seconds=... states_per_s=...'.  --replicate\n"
+    "         'RESULT executor=... states=... seconds=... states_per_s=...'.  --threads\n"
+    "         splits the batch executor over T threads (0: every core).  --replicate\n"
     "         tiles the states K times first (benchmarks); --repeat times R runs\n"
     "         (each on a fresh copy) and reports the fastest.\n"
     "compare  exits 0 when two result files agree bit for bit on every state\n"
@@ -229,10 +232,15 @@ static int cmd_run(int argc, char **argv)
     if (argc < 3)
         return die("run needs JOB OUT (see --help)");
     const char *executor = "batch";
-    uint32_t rep = 1, repeat = 1;
+    uint32_t rep = 1, repeat = 1, threads = 1;
     for (int k = 3; k < argc; k++) {
         if (strcmp(argv[k], "--executor") == 0 && k + 1 < argc)
             executor = argv[++k];
+        else if (strcmp(argv[k], "--threads") == 0 && k + 1 < argc) {
+            threads = (uint32_t)strtoul(argv[++k], NULL, 0);
+            if (threads == 0)
+                threads = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+        }
         else if (strcmp(argv[k], "--replicate") == 0 && k + 1 < argc)
             rep = (uint32_t)strtoul(argv[++k], NULL, 0);
         else if (strcmp(argv[k], "--repeat") == 0 && k + 1 < argc)
@@ -272,7 +280,8 @@ static int cmd_run(int argc, char **argv)
                 work.fault[i] = (uint8_t)res.fault;
                 work.fault_pc[i] = res.pc;
             }
-        } else if (pixel_exec_batch(work.prog, work.ninsns, &b, work.step_limit, err, sizeof err) < 0) {
+        } else if (pixel_exec_batch_mt(work.prog, work.ninsns, &b, work.step_limit, threads, err,
+                                       sizeof err) < 0) {
             return die(err);
         }
         double dt = now_s() - t0;
@@ -283,8 +292,9 @@ static int cmd_run(int argc, char **argv)
     long faulted = 0;
     for (uint64_t i = 0; i < n; i++)
         faulted += work.fault[i] != 0;
-    printf("RESULT executor=%s states=%llu faulted=%ld seconds=%.6f states_per_s=%.4g\n",
-           interp ? "interp" : "batch", (unsigned long long)n, faulted, best, (double)n / best);
+    printf("RESULT executor=%s threads=%u states=%llu faulted=%ld seconds=%.6f states_per_s=%.4g\n",
+           interp ? "interp" : "batch", interp ? 1 : threads, (unsigned long long)n, faulted, best,
+           (double)n / best);
     int rc = 0;
     if (strcmp(argv[2], "-") != 0 && pixel_job_write(argv[2], &work, err, sizeof err))
         rc = die(err);
