@@ -371,12 +371,18 @@ int stage_close(struct stage *st)
 {
     if (!st->ctl)
         return 0;
+    /* Outputs are ended only when this worker really finished: a fed stage
+     * once stage_next reported that every input ended and was consumed; a
+     * source unless it was told to stop at a record boundary.  Anything else
+     * (an early return, an uncommitted record) leaves them open: pipectl
+     * restarts the worker and nothing downstream mistakes it for the end. */
+    bool stopped;
+    if (st->has_inputs)
+        stopped = !(st->finished && st->end == STAGE_ST_ENDED) || st->pending >= 0;
+    else
+        stopped = st->finished ? st->end == STAGE_ST_STOPPED : stop_requested(st);
     if (st->pending >= 0)
-        stage_done(st, NULL);
-    /* A stage ends its outputs only when it really finished: its inputs
-     * ended (stage_next returned 0 for that reason), or a source that was
-     * not told to stop at a record boundary. */
-    bool stopped = st->finished ? st->end == STAGE_ST_STOPPED : stop_requested(st);
+        log_warn("closing with an uncommitted input record: it will be delivered again");
     for (int p = 0; p < st->nports; p++)
         for (int i = 0; i < st->port[p].nt; i++) {
             struct stage_target *t = &st->port[p].t[i];

@@ -197,8 +197,11 @@ void stage_done(struct stage *st, struct stage_rec *rec);
 void stage_count_bad(struct stage *st);
 /* For sources: true once pipectl asked to drain or stop (or on SIGTERM). */
 bool stage_should_stop(struct stage *st);
-/* Detach.  After a normal end, ends every output stream; after a stop,
- * leaves them open.  Returns the exit status to use (0). */
+/* Detach.  Ends every output stream only after a normal end (stage_next
+ * returned 0 because the inputs ended; for a source: it was not stopped);
+ * otherwise leaves them open and reports "stopped", so pipectl restarts the
+ * worker.  An uncommitted record is NOT committed.  Returns 0.  On a fatal
+ * error a stage may also just exit non-zero without calling it. */
 int stage_close(struct stage *st);
 
 #endif /* TCGL_STAGE_H */
