@@ -184,6 +184,36 @@ static void test_stop_now(void **state)
     prun_cleanup(&r);
 }
 
+static void test_detach(void **state)
+{
+    (void)state;
+    struct prun r;
+    prun_init(&r, "detach", slow);
+    char cmd[2400], out[8192];
+    snprintf(cmd, sizeof cmd, "%s/bin/pipectl start %s --detach 2>&1", r.build, r.yaml);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    assert_int_equal(pclose(p), 0);   /* returns once the stages run */
+    assert_non_null(strstr(out, "runs in the background"));
+    assert_true(prun_wait_count(&r, "sink", "in", 1000, 60));
+    assert_int_equal(prun_live_workers(&r), 4);
+    assert_int_equal(prun_ctl(&r, out, sizeof out, "stop"), 0);   /* waits for the end */
+    assert_int_equal(prun_live_workers(&r), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/out/run/summary.txt", r.dir);
+    char *sum = prun_slurp(path);
+    assert_non_null(sum);
+    assert_non_null(strstr(sum, "exit 0 (finished)"));
+    free(sum);
+    snprintf(path, sizeof path, "%s/out/run/pipectl.log", r.dir);
+    char *log = prun_slurp(path);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "pipeline 'detach' finished"));
+    free(log);
+    prun_cleanup(&r);
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -210,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_malformed_file),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_stop_now),
+        cmocka_unit_test(test_detach),
         cmocka_unit_test(test_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
