@@ -145,7 +145,7 @@ test-build: build $(TEST_BINS) $(FUZZ_BINS)
 
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------------------
 FUZZFLAGS := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer -g -O1
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -Wno-missing-field-initializers -Icommon -I$(DEPS_DIR)/include $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -Wno-missing-field-initializers -Wno-unknown-pragmas -Icommon -I$(DEPS_DIR)/include $(PKG_CFLAGS) \
                -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 $(BUILD)/fuzzobj/%.o: %.c
