@@ -277,20 +277,28 @@ int oracle_native_run_batch(struct oracle_native *o, const uint8_t *code, size_t
         size_t done = rc == 0 ? cnt : __atomic_load_n(&h->progress, __ATOMIC_ACQUIRE);
         if (done > cnt)
             done = cnt;
+        /* Read back only what we wrote ourselves: guest code runs in the
+         * child with the job area mapped, so the slots' offsets and sizes
+         * are recomputed here rather than trusted. */
+        size_t back_off = ORACLE_SHM_SIZE;
         for (size_t j = 0; j < done; j++) {
-            struct oracle_shm_slot *s = &slots[j];
+            const struct oracle_shm_slot *s = &slots[j];
+            const struct x86_mem *m = mem_in ? &mem_in[i + j] : NULL;
             out[i + j] = s->out;
             res[i + j] = s->res;
-            if (mem_out)
-                for (unsigned k = 0; k < s->nregions; k++)
-                    if (s->region[k].size)
-                        memcpy(mem_out[i + j].region[k].data, o->shm + s->region[k].off, s->region[k].size);
+            if ((unsigned)res[i + j].kind >= ORACLE_NKINDS)
+                res[i + j].kind = ORACLE_FAULT_OTHER;
+            for (unsigned k = 0; m && k < m->nregions; k++) {
+                back_off -= (m->region[k].size + 15u) & ~15u;
+                if (mem_out && m->region[k].size)
+                    memcpy(mem_out[i + j].region[k].data, o->shm + back_off, m->region[k].size);
+            }
             o->st.states++;
-            if (s->res.kind != ORACLE_OK)
+            if (res[i + j].kind != ORACLE_OK)
                 o->st.faults++;
-            if (s->res.kind == ORACLE_FAULT_TIMEOUT)
+            if (res[i + j].kind == ORACLE_FAULT_TIMEOUT)
                 o->st.timeouts++;
-            if (s->res.kind == ORACLE_FAULT_UNMAPPABLE)
+            if (res[i + j].kind == ORACLE_FAULT_UNMAPPABLE)
                 o->st.unmappable++;
         }
         i += done;

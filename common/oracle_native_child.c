@@ -609,18 +609,23 @@ _Noreturn void oracle_native_child_main(void *shm_v, int sock_fd, const struct s
             _exit(0);
         if (got != (ssize_t)sizeof seq)
             _exit(got < 0 && errno == EINTR ? 5 : 6);
-        if (h->magic != ORACLE_SHM_MAGIC || h->seq != seq || h->blk.body_len > h->code_len
-            || h->code_len > ORACLE_SHM_CODE || h->code_len == 0)
+        /* A private copy of the header: the guest runs with the job area
+         * mapped and must not be able to change the block or the count
+         * under our feet. */
+        static struct oracle_shm_hdr job;
+        memcpy(&job, h, sizeof job);
+        if (job.magic != ORACLE_SHM_MAGIC || job.seq != seq || job.blk.body_len > job.code_len
+            || job.blk.len != job.code_len || job.code_len > ORACLE_SHM_CODE || job.code_len == 0)
             _exit(7);
         uint64_t nmax = (ORACLE_SHM_SIZE - sizeof *h) / sizeof(struct oracle_shm_slot);
-        if (h->nstates > nmax)
+        if (job.nstates > nmax)
             _exit(8);
-        unsigned limit = h->state_timeout_ms ? h->state_timeout_ms : 100;
+        unsigned limit = job.state_timeout_ms ? job.state_timeout_ms : 100;
         g_limit_ticks = limit / TICK_MS + 2;
         set_timer(TICK_MS);
         struct oracle_shm_slot *slots = (struct oracle_shm_slot *)(h + 1);
-        for (uint32_t i = 0; i < h->nstates; i++) {
-            run_state(shm, h, &slots[i]);
+        for (uint32_t i = 0; i < job.nstates; i++) {
+            run_state(shm, &job, &slots[i]);
             __atomic_store_n(&h->progress, i + 1, __ATOMIC_RELEASE);
         }
         set_timer(0);
