@@ -5,8 +5,11 @@
 #   hotblocks   QEMU's own contrib/plugins/hotblocks.c (counts TBs)   (reference)
 #   block       trace_logger.so, block mode, default sampling, filter=all
 #   insn        trace_logger.so, instruction mode (registers + memory), filter=user
-# and prints wall time and its ratio to bare QEMU, guest instructions traced
-# (and per second), bytes/s into the queue, and consumer lag p50/p99 (time from
+#   insn_raw    the same with a consumer that counts records without decoding them
+# and prints wall time and QEMU's CPU time (user+sys; steadier than wall time
+# on a shared machine) and their ratios to bare QEMU, guest instructions traced
+# (per second of wall time, and per second of the span between the first and
+# last traced timestamp: "in_span"), bytes/s into the queue, and consumer lag p50/p99 (time from
 # a TRACE_EXEC record's last entry to the consumer popping it; the plugin runs
 # with time=monotonic so both sides share a clock).
 #
@@ -50,7 +53,10 @@ run_vm() {
 run_traced() {
     local name=$1; shift
     local q=/dev/shm/qemu_trace_bench_$$_$name
-    "$consume" "$q" --lag --idle-ms 600000 >"$tmp/$name.consume" 2>&1 &
+    local copt=()
+    case $name in *_raw) copt=(--raw) ;; esac
+    /usr/bin/time -f "%U %S" -o "$tmp/$name.ctime" "$consume" "$q" --lag --idle-ms 600000 "${copt[@]}" \
+        >"$tmp/$name.consume" 2>&1 &
     local cpid=$!
     sleep 0.2
     local pargs=()
@@ -66,30 +72,38 @@ run_vm bare --no-plugin
 run_vm hotblocks --plugin "$tmp/libhotblocks.so"
 run_traced block
 run_traced insn mode=insn filter=user
+run_traced insn_raw mode=insn filter=user
 
 bare=$(cat "$tmp/bare.wall")
-printf '\n%-34s %8s %8s %14s %12s %10s %11s %11s %8s\n' configuration wall_s x_bare insns_traced Minsns/s MB/s lag_p50_us lag_p99_us dropped
-for n in bare hotblocks block insn; do
+cpu() { awk '{printf "%.2f", $1 + $2}' "$tmp/$1.time"; }
+bare_cpu=$(cpu bare)
+printf '\n%-38s %7s %7s %7s %8s %14s %9s %9s %7s %10s %10s %7s\n' configuration wall_s x_bare qemu_cpu x_bare insns_traced Minsns/s in_span MB/s lag_p50_us lag_p99_us dropped
+for n in bare hotblocks block insn insn_raw; do
     w=$(cat "$tmp/$n.wall")
     ratio=$(awk -v w="$w" -v b="$bare" 'BEGIN{printf "%.2f", w/b}')
+    c=$(cpu "$n")
+    cratio=$(awk -v w="$c" -v b="$bare_cpu" 'BEGIN{printf "%.2f", w/b}')
     case $n in
         bare) label="QEMU, no plugin" ;;
         hotblocks) label="QEMU + hotblocks (reference)" ;;
         block) label="trace_logger block, filter=all" ;;
         insn) label="trace_logger insn, filter=user" ;;
+        insn_raw) label="  same, consumer not decoding" ;;
     esac
     if [ -f "$tmp/$n.consume" ]; then
         ins=$(val "$n" end_insns); bytes=$(val "$n" bytes)
         mips=$(awk -v i="$ins" -v w="$w" 'BEGIN{printf "%.2f", i/w/1e6}')
         mbs=$(awk -v x="$bytes" -v w="$w" 'BEGIN{printf "%.1f", x/w/1e6}')
-        printf '%-34s %8s %8s %14s %12s %10s %11s %11s %8s\n' "$label" "$w" "$ratio" "$ins" "$mips" "$mbs" \
-            "$(val "$n" lag_p50_us)" "$(val "$n" lag_p99_us)" "$(val "$n" end_dropped)"
+        span=$(val "$n" span_us)
+        smips=$(awk -v i="$ins" -v s="$span" 'BEGIN{if (s > 0) printf "%.2f", i/s; else printf "-"}')
+        printf '%-38s %7s %7s %7s %8s %14s %9s %9s %7s %10s %10s %7s\n' "$label" "$w" "$ratio" "$c" "$cratio" "$ins" "$mips" \
+            "$smips" "$mbs" "$(val "$n" lag_p50_us)" "$(val "$n" lag_p99_us)" "$(val "$n" end_dropped)"
     else
-        printf '%-34s %8s %8s %14s %12s %10s %11s %11s %8s\n' "$label" "$w" "$ratio" - - - - - -
+        printf '%-38s %7s %7s %7s %8s %14s %9s %9s %7s %10s %10s %7s\n' "$label" "$w" "$ratio" "$c" "$cratio" - - - - - - -
     fi
 done
 echo
-echo "CPU seconds (user sys): bare $(cat "$tmp/bare.time"), hotblocks $(cat "$tmp/hotblocks.time"), block $(cat "$tmp/block.time"), insn $(cat "$tmp/insn.time")"
+echo "qemu_cpu: user+sys seconds of the QEMU process; consumer user+sys: block $(awk '{printf "%.2f", $1+$2}' "$tmp/block.ctime"), insn $(awk '{printf "%.2f", $1+$2}' "$tmp/insn.ctime"), insn_raw $(awk '{printf "%.2f", $1+$2}' "$tmp/insn_raw.ctime")"
 echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
 echo "insn mode: $(val insn records_insn) TRACE_INSN records; lag is measured on TRACE_EXEC only (insn records carry their own ts_us)"
 grep -h "trace_logger: end" "$tmp/block.qemu" "$tmp/insn.qemu" 2>/dev/null | sed 's/^/  /' || true

@@ -39,6 +39,12 @@ static struct trace_tb_info *tb_slot(struct trace_reader *r, uint32_t id)
     return &r->tbs[id];
 }
 
+static void note_ts(struct trace_reader *r, uint64_t ts)
+{
+    if (!r->first_ts_us || ts < r->first_ts_us) r->first_ts_us = ts;
+    if (ts > r->last_ts_us) r->last_ts_us = ts;
+}
+
 static uint64_t mono_us(void)
 {
     struct timespec ts;
@@ -51,6 +57,13 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
     struct rec rec;
     struct rec_error err;
     r->bytes += len;
+    if (r->raw) {
+        int t = rec_peek_type(data, len);
+        if (t == REC_TRACE_SAMPLE || (t == REC_TRACE_INSN && r->records[REC_TRACE_INSN] % 4096 != 0)) {
+            r->records[t]++;
+            return;
+        }
+    }
     int type = rec_decode(data, len, &rec, arena, &err);
     if (type < 0) {
         if (r->bad_records++ < 5) log_error("trace reader: bad record: %s", err.msg);
@@ -83,6 +96,12 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
             r->insns_executed += i->ninsns;
         }
         r->exec_entries += n;
+        if (n) {
+            uint32_t dt = 0;
+            if (e->dt_us.len == 4 * n) memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
+            note_ts(r, e->t0_us);
+            note_ts(r, e->t0_us + dt);
+        }
         if (r->measure_lag && n && e->dt_us.len == 4 * n) {
             uint32_t dt;
             memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
@@ -102,6 +121,7 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
         if (r->on_sample) r->on_sample(&rec.u.trace_sample, r->ctx);
         break;
     case REC_TRACE_INSN:
+        note_ts(r, rec.u.trace_insn.ts_us);
         if (r->on_insn) r->on_insn(&rec.u.trace_insn, r->ctx);
         break;
     case REC_TRACE_END:

@@ -33,12 +33,17 @@ struct trace_reader {
     uint32_t tbs_cap;
     uint64_t records[6];         /* by type tag 1..5 ([0]: other) */
     uint64_t bytes, exec_entries, insns_executed, bad_records, unknown_tb_ids;
+    uint64_t first_ts_us, last_ts_us;   /* span of the traced timestamps (exec entries, insn records) */
     bool end_seen;
     struct rec_trace_end end;
     char end_reason[64];
     /* Lag of TRACE_EXEC records: pop time - time of their last entry (needs
      * the plugin's time=monotonic). */
     bool measure_lag;
+    /* Count TRACE_SAMPLE / TRACE_INSN records by their tag without decoding
+     * them (measures the producer, not the decoder); one TRACE_INSN in 4096
+     * is still decoded for the timestamp span. */
+    bool raw;
     uint64_t *lag_us;
     size_t nlag, lag_cap;
     /* Optional hooks (the decoded record is valid during the call). */

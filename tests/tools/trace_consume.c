@@ -1,13 +1,14 @@
 /* trace_consume — drain a tracer queue and print what came through.
  *
- *   trace_consume QUEUE [--capacity BYTES] [--idle-ms MS] [--lag] [--top N] [--pc ADDR]...
+ *   trace_consume QUEUE [--capacity BYTES] [--idle-ms MS] [--lag] [--raw] [--top N] [--pc ADDR]...
  *
  * Creates the queue when missing (so it can attach before QEMU starts),
  * consumes until TRACE_END, end of stream or MS of silence (default 60000),
  * and prints key=value lines: records per type, bytes, exec entries,
  * instructions executed (from the exec stream), the TRACE_END totals, lag
  * percentiles (--lag: needs the plugin's time=monotonic), and the execution
- * count of every --pc address, and the N hottest TBs (--top N).  Used by bench/bench_tracer.sh and by hand. */
+ * count of every --pc address, and the N hottest TBs (--top N).  --raw counts
+ * TRACE_SAMPLE and TRACE_INSN records by tag without decoding them.  Used by bench/bench_tracer.sh and by hand. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +23,19 @@ int main(int argc, char **argv)
     log_set_ident("trace_consume", -1);
     if (argc < 2 || !strcmp(argv[1], "--help")) {
         fprintf(argc < 2 ? stderr : stdout,
-                "usage: trace_consume QUEUE [--capacity BYTES] [--idle-ms MS] [--lag] [--top N] [--pc ADDR]...\n");
+                "usage: trace_consume QUEUE [--capacity BYTES] [--idle-ms MS] [--lag] [--raw] [--top N] [--pc ADDR]...\n");
         return argc < 2 ? 2 : 0;
     }
     uint64_t capacity = 16u << 20, pcs[16];
     int npcs = 0, idle_ms = 60000;
     bool lag = false;
     int top = 0;
+    bool raw = false;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--capacity") && i + 1 < argc) capacity = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(argv[i], "--idle-ms") && i + 1 < argc) idle_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lag")) lag = true;
+        else if (!strcmp(argv[i], "--raw")) raw = true;
         else if (!strcmp(argv[i], "--top") && i + 1 < argc) top = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--pc") && i + 1 < argc && npcs < 16) pcs[npcs++] = strtoull(argv[++i], NULL, 0);
         else { fprintf(stderr, "trace_consume: unknown argument '%s'\n", argv[i]); return 2; }
@@ -40,6 +43,7 @@ int main(int argc, char **argv)
     struct trace_reader r;
     if (trace_reader_open(&r, argv[1], capacity) < 0) return 1;
     r.measure_lag = lag;
+    r.raw = raw;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = trace_reader_run(&r, idle_ms, NULL);
@@ -47,9 +51,10 @@ int main(int argc, char **argv)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     printf("records_tb=%" PRIu64 "\nrecords_exec=%" PRIu64 "\nrecords_sample=%" PRIu64 "\nrecords_insn=%" PRIu64
            "\nrecords_end=%" PRIu64 "\nbad_records=%" PRIu64 "\nbytes=%" PRIu64 "\nexec_entries=%" PRIu64
-           "\ninsns_from_exec=%" PRIu64 "\nunknown_tb_ids=%" PRIu64 "\nconsume_s=%.3f\n",
+           "\ninsns_from_exec=%" PRIu64 "\nunknown_tb_ids=%" PRIu64 "\nconsume_s=%.3f\nspan_us=%" PRIu64 "\n",
            r.records[1], r.records[2], r.records[3], r.records[4], r.records[5], r.bad_records, r.bytes,
-           r.exec_entries, r.insns_executed, r.unknown_tb_ids, secs);
+           r.exec_entries, r.insns_executed, r.unknown_tb_ids, secs,
+           r.last_ts_us - r.first_ts_us);
     if (r.end_seen)
         printf("end_insns=%" PRIu64 "\nend_blocks=%" PRIu64 "\nend_tbs=%" PRIu64 "\nend_samples=%" PRIu64
                "\nend_dropped=%" PRIu64 "\nend_time_us=%" PRIu64 "\nend_reason=%s\n",
