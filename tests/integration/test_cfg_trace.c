@@ -173,6 +173,8 @@ static void test_loop_block_exact_count(void **state)
     assert_true(cfg_analyze(&graph));
     struct cfg_block *L = cfg_block_at(&graph, loop_head, 64);
     assert_non_null(L);
+    printf("trace: %" PRIu64 " TBs, %" PRIu64 " block executions, %u basic blocks in %u code space(s), "
+           "%" PRIu64 " splits\n", graph.n.tbs, graph.n.execs, graph.nblocks, graph.nspaces, graph.n.splits);
     printf("loop block %#" PRIx64 ": %u insns, %" PRIu64 " executions, class %s, depth %u\n",
            loop_head, L->ninsns, L->exec_count, cfg_class_name(L->cls), L->loop_depth);
     assert_int_equal(L->exec_count, LOOP_COUNT);
