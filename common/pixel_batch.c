@@ -9,8 +9,14 @@
 
 /* The instruction-major loops below are what makes this executor fast;
  * GCC vectorizes them at -O3 only (-O2 keeps its cheapest cost model). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__OPTIMIZE__)
 #pragma GCC optimize("O3")
+#endif
+/* element j of the destination depends on element j of the sources only */
+#define PIXEL_IVDEP _Pragma("GCC ivdep")
+#else
+#define PIXEL_IVDEP
 #endif
 
 #define CHUNK 512
@@ -186,7 +192,7 @@ static void chunk_insn(struct chunk *ch, struct pixel_insn in, uint32_t pc)
     case code: \
         if (kind == PXK_ALU) { \
             if (!ch->dead) { \
-                _Pragma("GCC ivdep") \
+                PIXEL_IVDEP \
                 for (uint32_t j = 0; j < m; j++) { \
                     const uint64_t a = A[j], b = B[j], d = D[j], v = 0; \
                     (void)a; (void)b; (void)d; (void)v; \
