@@ -28,9 +28,9 @@ struct oracle_unicorn {
     uc_hook code_hook;          /* on the code pages, added with them */
     bool code_hooked;
     /* Set by the hooks during one run. */
-    bool term_step;             /* executing the terminator alone */
-    bool term_left;             /* ... and control reached the terminator's target */
-    bool term_started;
+    bool term_armed;            /* the block ends in a terminator */
+    bool term_started;          /* ... which is about to execute */
+    bool term_left;             /* ... and control reached its target */
     uint64_t term_addr, term_target;
     enum oracle_kind kind;
     int vector;
@@ -77,18 +77,21 @@ static void on_syscall(uc_engine *uc, void *user)
     uc_emu_stop(uc);
 }
 
-/* During the terminator step: the first call is the terminator itself, the
- * second its target inside the code pages (a target outside them shows up
- * as a fetch fault instead).  Stopping here needs no instruction count,
- * which in Unicorn costs a translation-cache flush per run. */
+/* For a block ending in a terminator: the call at the terminator's address
+ * arms the stop, the next call is its target inside the code pages (a
+ * target outside them shows up as a fetch fault instead; the fall-through
+ * address holds the hlt that ends every block).  Stopping here needs no
+ * instruction count, which in Unicorn costs a translation-cache flush per
+ * run. */
 static void on_code(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
     struct oracle_unicorn *o = user;
     (void)size;
-    if (!o->term_step)
+    if (!o->term_armed || o->term_left)
         return;
-    if (!o->term_started && addr == o->term_addr) {
-        o->term_started = true;
+    if (!o->term_started) {
+        if (addr == o->term_addr)
+            o->term_started = true;
         return;
     }
     o->term_left = true;
@@ -100,7 +103,7 @@ static bool on_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int s
 {
     struct oracle_unicorn *o = user;
     (void)size; (void)value;
-    if (o->term_step && (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)) {
+    if (o->term_started && !o->term_left && (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)) {
         /* The terminator completed; QEMU fetched its target to go on. */
         o->term_left = true;
         o->term_target = addr;
@@ -201,13 +204,17 @@ static void unmap_code(struct oracle_unicorn *o)
     o->code_len = 0;
 }
 
-/* Map the code read+exec at rip (kept when it is already there). */
+/* Map the code read+exec at rip, followed by a hlt (kept when it is already
+ * there).  The hlt ends the run: Unicorn 2.0.1 retranslates the block on
+ * every uc_emu_start given an `until` address (measured: one translation
+ * per run, 20-100 k runs/s), while a block that stops on hlt stays cached
+ * (millions of runs/s). */
 static int place_code(struct oracle_unicorn *o, const uint8_t *code, size_t len, uint64_t rip,
                       const struct range *dr, unsigned nd)
 {
-    if (rip + len < rip)
+    if (rip + len + 1 < rip)
         return -1;
-    struct range r = { rip & ~(PAGE - 1), (rip + len + PAGE - 1) & ~(PAGE - 1) };
+    struct range r = { rip & ~(PAGE - 1), (rip + len + 1 + PAGE - 1) & ~(PAGE - 1) };
     if (r.end == 0)
         return -1;
     for (unsigned i = 0; i < nd; i++)
@@ -219,7 +226,9 @@ static int place_code(struct oracle_unicorn *o, const uint8_t *code, size_t len,
     unmap_code(o);
     if (uc_mem_map(o->uc, r.start, r.end - r.start, UC_PROT_READ | UC_PROT_EXEC) != UC_ERR_OK)
         return -1;
+    static const uint8_t hlt = 0xf4;
     uc_mem_write(o->uc, rip, code, len);
+    uc_mem_write(o->uc, rip + len, &hlt, 1);
     if (uc_hook_add(o->uc, &o->code_hook, UC_HOOK_CODE, (void *)on_code, o, r.start, r.end - 1) != UC_ERR_OK) {
         uc_mem_unmap(o->uc, r.start, r.end - r.start);
         return -1;
@@ -296,42 +305,34 @@ static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, co
 
     uc_reg_write(o->uc, UC_X86_REG_RIP, &in->rip);
     o->kind = ORACLE_OK;
-    o->term_step = o->term_left = o->term_started = false;
+    o->term_armed = blk->term != ORACLE_TERM_NONE;
+    o->term_started = o->term_left = false;
+    o->term_addr = in->rip + blk->body_len;
     o->vector = -1;
     o->fault_addr = o->fault_rip = 0;
-    /* Straight-line bodies stop at their end (no count: QEMU counts each
-     * iteration of a rep string instruction); only a body that branches
-     * internally can loop, and only then is the (thread-backed) timeout on. */
+    /* One run from rip; it ends on the hlt after the block, at the
+     * terminator's target (code hook or fetch fault), or on a fault.  No
+     * instruction count (QEMU would count each iteration of a rep string
+     * instruction); only a body that branches internally can loop, and only
+     * then is the (thread-backed) timeout on. */
     uint64_t timeout_us = blk->body_branches ? (uint64_t)o->timeout_ms * 1000u : 0;
-    uint64_t body_end = in->rip + blk->body_len;
-    uc_err e = UC_ERR_OK;
     bool timed_out = false;
-    if (blk->body_len > 0) {
-        e = uc_emu_start(o->uc, in->rip, body_end, timeout_us, 0);
-        if (timeout_us) {
-            size_t t = 0;
-            if (uc_query(o->uc, UC_QUERY_TIMEOUT, &t) == UC_ERR_OK && t)
-                timed_out = true;
-        }
+    uc_err e = uc_emu_start(o->uc, in->rip, 0, timeout_us, 0);
+    if (timeout_us) {
+        size_t t = 0;
+        if (uc_query(o->uc, UC_QUERY_TIMEOUT, &t) == UC_ERR_OK && t)
+            timed_out = true;
     }
-    if (e == UC_ERR_OK && o->kind == ORACLE_OK && !timed_out && blk->term != ORACLE_TERM_NONE) {
-        uint64_t rip;
-        uc_reg_read(o->uc, UC_X86_REG_RIP, &rip);
-        if (rip == body_end) {
-            o->term_step = true;
-            o->term_addr = body_end;
-            e = uc_emu_start(o->uc, body_end, 0, timeout_us, 0);
-            o->term_step = false;
-            if (o->term_left) {
-                e = UC_ERR_OK;
-                uc_reg_write(o->uc, UC_X86_REG_RIP, &o->term_target);
-            }
-        }
-    }
+    if (o->term_left)
+        e = UC_ERR_OK;   /* the fetch of the target is where we stop, not a fault */
 
     for (int r = 0; r < X86_NGPR; r++)
         uc_reg_read(o->uc, uc_gpr[r], &out->gpr[r]);
     uc_reg_read(o->uc, UC_X86_REG_RIP, &out->rip);
+    if (o->term_left)
+        out->rip = o->term_target;
+    else if (out->rip == in->rip + len + 1 && o->kind == ORACLE_OK && e == UC_ERR_OK)
+        out->rip = in->rip + len;   /* stopped by the hlt after the block */
     uc_reg_read(o->uc, UC_X86_REG_EFLAGS, &fl);
     out->rflags = (in->rflags & ~(uint64_t)RFLAGS_IN_MASK) | (fl & RFLAGS_IN_MASK);
 
