@@ -215,6 +215,13 @@ static void test_compare_names_the_difference(void **state)
     assert_string_equal(why, "kind: ok vs divide error (#DE)");
     a.res = &div;   /* both fault the same way: agree, outputs not compared */
     assert_true(oracle_exec_agree(X86_LOC_ALL, &a, &b, why, sizeof why));
+    char line[512];
+    rb.gpr[X86_R15] = 0xdead;
+    oracle_format_regs(&rb, line, sizeof line);
+    assert_non_null(strstr(line, "rax=0 rcx=0 "));
+    assert_non_null(strstr(line, "r15=0xdead rip=0x1010 rflags=0x2"));
+    oracle_format_regs(&rb, line, 8);   /* truncates, stays terminated */
+    assert_int_equal(strlen(line), 7);
 }
 
 int main(void)
