@@ -17,14 +17,17 @@ struct pixel_result {
     uint64_t fault_addr;      /* PIXEL_FAULT_MEM: the address accessed */
 };
 
-/* Runs `prog` (n instructions) on `s`.  The program is validated first
- * (pixel_prog_valid): an invalid one is a PIXEL_FAULT_DECODE at the
- * offending instruction and changes nothing.  step_limit 0 means
- * PIXEL_DEFAULT_STEP_LIMIT.  Returns res->fault (res may be NULL). */
+/* Runs `prog` (n instructions) on `s`.  Every instruction is checked first
+ * (pixel_insn_valid): a malformed one, or a program longer than
+ * PIXEL_MAX_INSNS, is a PIXEL_FAULT_DECODE at the offending instruction and
+ * changes nothing.  Jump targets are not pre-checked: a taken jump outside
+ * 0..n is a PIXEL_FAULT_JUMP.  step_limit 0 means PIXEL_DEFAULT_STEP_LIMIT.
+ * Returns res->fault (res may be NULL). */
 enum pixel_fault pixel_run(const struct pixel_insn *prog, size_t n, struct pixel_state *s,
                            uint32_t step_limit, struct pixel_result *res);
 
-/* As pixel_run, for a program the caller has already validated. */
+/* As pixel_run, for a program the caller has already validated
+ * (pixel_prog_valid or pixel_decode): no per-call check. */
 enum pixel_fault pixel_run_valid(const struct pixel_insn *prog, size_t n, struct pixel_state *s,
                                  uint32_t step_limit, struct pixel_result *res);
 

@@ -162,10 +162,12 @@ static void test_pixel_wide_constants(void **state)
     struct fixture f;
     setup(&f);
     assert_int_equal(run(&f, "LDI R1, -2\nLDI R2, 0x1234\nLDHI R2, 0x5678\nLDHI R2, 0x9abc\n"
-                             "LDHI R2, 0xdef0\nLDI R3, -32768\n", NULL), PIXEL_FAULT_NONE);
+                             "LDHI R2, 0xdef0\nLDI R3, -32768\n"
+                             "LDI R4, 0\nLDHI R4, 0x8000\nLDHI R4, 0\n", NULL), PIXEL_FAULT_NONE);
     assert_int_equal(f.s.r[1], 0xfffffffffffffffeull);
     assert_int_equal(f.s.r[2], 0x123456789abcdef0ull);
     assert_int_equal(f.s.r[3], 0xffffffffffff8000ull);
+    assert_int_equal(f.s.r[4], 0x80000000ull);   /* as docs/pixel-isa.md shows */
 }
 
 static void test_pixel_call_ret_jumps_and_limits(void **state)
