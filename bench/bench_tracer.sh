@@ -43,10 +43,12 @@ run_vm() {
     local name=$1; shift
     local t0 t1
     t0=$(now)
-    /usr/bin/time -f "%U %S" -o "$tmp/$name.time" "$tracer" --vm-id "bench_$$_$name" --workloads "$WORKLOADS" \
+    "$tracer" --vm-id "bench_$$_$name" --workloads "$WORKLOADS" \
         --timeout 600 --console "$tmp/$name.console" --qemu-log "$tmp/$name.qemu" "$@" >"$tmp/$name.log" 2>&1 \
         || { echo "bench_tracer: the $name run failed:" >&2; tail -5 "$tmp/$name.log" >&2; exit 1; }
     t1=$(now)
+    # "QEMU cpu U s user, S s sys" from the launcher's log line
+    sed -n 's/.*QEMU cpu \([0-9.]*\) s user, \([0-9.]*\) s sys.*/\1 \2/p' "$tmp/$name.log" >"$tmp/$name.time"
     awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}' >"$tmp/$name.wall"
 }
 # traced NAME [plugin args...]: runs a consumer beside the VM
@@ -55,7 +57,7 @@ run_traced() {
     local q=/dev/shm/qemu_trace_bench_$$_$name
     local copt=()
     case $name in *_raw) copt=(--raw) ;; esac
-    /usr/bin/time -f "%U %S" -o "$tmp/$name.ctime" "$consume" "$q" --lag --idle-ms 600000 "${copt[@]}" \
+    "$consume" "$q" --lag --idle-ms 600000 "${copt[@]}" \
         >"$tmp/$name.consume" 2>&1 &
     local cpid=$!
     sleep 0.2
@@ -103,7 +105,7 @@ for n in bare hotblocks block insn insn_raw; do
     fi
 done
 echo
-echo "qemu_cpu: user+sys seconds of the QEMU process; consumer user+sys: block $(awk '{printf "%.2f", $1+$2}' "$tmp/block.ctime"), insn $(awk '{printf "%.2f", $1+$2}' "$tmp/insn.ctime"), insn_raw $(awk '{printf "%.2f", $1+$2}' "$tmp/insn_raw.ctime")"
+echo "qemu_cpu: user+sys seconds of the QEMU process; consumer user+sys: block $(val block cpu_s), insn $(val insn cpu_s), insn_raw $(val insn_raw cpu_s)"
 echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
 echo "insn mode: $(val insn records_insn) TRACE_INSN records; lag is measured on TRACE_EXEC only (insn records carry their own ts_us)"
 grep -h "trace_logger: end" "$tmp/block.qemu" "$tmp/insn.qemu" 2>/dev/null | sed 's/^/  /' || true

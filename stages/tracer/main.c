@@ -214,8 +214,8 @@ int main(int argc, char **argv)
     struct vm_result r;
     int rc = vm_run(&s, &r);
     if (rc == 0)
-        log_info("vm %s: done in %.1f s, %d workload(s) run, %d failed", s.vm_id, r.wall_s, r.workloads_run,
-                 r.workloads_failed);
+        log_info("vm %s: done in %.1f s (QEMU cpu %.2f s user, %.2f s sys), %d workload(s) run, %d failed", s.vm_id,
+                 r.wall_s, r.cpu_user_s, r.cpu_sys_s, r.workloads_run, r.workloads_failed);
     else
         log_error("vm %s: %s", s.vm_id, r.msg);
     if (r.workloads_failed) log_warn("vm %s: %d workload(s) exited non-zero (see %s)", s.vm_id, r.workloads_failed, s.serial_log);

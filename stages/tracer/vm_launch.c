@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -211,8 +212,13 @@ int vm_run(const struct vm_spec *s, struct vm_result *r)
     bool term_sent = false;
     double term_at = 0;
     for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) break;
+        struct rusage ru;
+        pid_t w = wait4(pid, &status, WNOHANG, &ru);
+        if (w == pid) {
+            r->cpu_user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6;
+            r->cpu_sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+            break;
+        }
         if (w < 0 && errno != EINTR) { status = 0; break; }
         double t = now_s();
         if (!term_sent && (stop_requested || t - t0 > s->timeout_s)) {

@@ -40,6 +40,7 @@ struct vm_result {
     bool guest_done;               /* the console shows TCGL-DONE (init ran every workload) */
     int workloads_run, workloads_failed;
     double wall_s;
+    double cpu_user_s, cpu_sys_s;  /* QEMU's CPU time (wait4 rusage) */
     char msg[512];                 /* what went wrong, when something did */
 };
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "log.h"
@@ -55,6 +56,10 @@ int main(int argc, char **argv)
            r.records[1], r.records[2], r.records[3], r.records[4], r.records[5], r.bad_records, r.bytes,
            r.exec_entries, r.insns_executed, r.unknown_tb_ids, secs,
            r.last_ts_us - r.first_ts_us);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("cpu_s=%.2f\n", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6);
     if (r.end_seen)
         printf("end_insns=%" PRIu64 "\nend_blocks=%" PRIu64 "\nend_tbs=%" PRIu64 "\nend_samples=%" PRIu64
                "\nend_dropped=%" PRIu64 "\nend_time_us=%" PRIu64 "\nend_reason=%s\n",
