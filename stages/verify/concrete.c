@@ -415,7 +415,7 @@ static int run_chunk(struct vconc *e, unsigned n, const uint8_t *code, size_t le
                 bad = true;
                 if (!r->first_failure[0]) {
                     size_t k = (size_t)snprintf(r->first_failure, sizeof r->first_failure,
-                                                "Pixel vs Unicorn: %s; on ", why);
+                                                "Unicorn vs Pixel: %s; on ", why);
                     fmt_state(e, i, o, r->first_failure + k, sizeof r->first_failure - k);
                 }
             }
@@ -428,7 +428,7 @@ static int run_chunk(struct vconc *e, unsigned n, const uint8_t *code, size_t le
                           sizeof why)) {
                 if (!bad && !r->first_failure[0]) {
                     size_t k = (size_t)snprintf(r->first_failure, sizeof r->first_failure,
-                                                "Pixel vs native: %s; on ", why);
+                                                "native vs Pixel: %s; on ", why);
                     fmt_state(e, i, o, r->first_failure + k, sizeof r->first_failure - k);
                 }
                 bad = true;
