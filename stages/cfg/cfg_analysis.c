@@ -323,11 +323,11 @@ long cfg_emit_hot(struct cfg *g, cfg_emit_fn emit, void *ctx)
     return g->nhot ? -1 : n;
 }
 
-static const struct cfg *rank_ctx;
-static int rank_cmp(const void *a, const void *b)
+static int rank_cmp(const void *a, const void *b, void *ctx)
 {
-    const struct cfg_block *x = &rank_ctx->block[*(const uint32_t *)a];
-    const struct cfg_block *y = &rank_ctx->block[*(const uint32_t *)b];
+    const struct cfg *g = ctx;
+    const struct cfg_block *x = &g->block[*(const uint32_t *)a];
+    const struct cfg_block *y = &g->block[*(const uint32_t *)b];
     if (x->exec_count != y->exec_count) return x->exec_count > y->exec_count ? -1 : 1;
     if (x->pc != y->pc) return x->pc < y->pc ? -1 : 1;
     return (int)x->mode - (int)y->mode;
@@ -339,9 +339,7 @@ uint32_t *cfg_rank_blocks(const struct cfg *g, uint32_t *n)
     *n = 0;
     if (!idx) return NULL;
     for (uint32_t i = 0; i < g->nblocks; i++) idx[i] = i;
-    rank_ctx = g;
-    qsort(idx, g->nblocks, sizeof *idx, rank_cmp);
-    rank_ctx = NULL;
+    qsort_r(idx, g->nblocks, sizeof *idx, rank_cmp, (void *)g);
     *n = g->nblocks;
     return idx;
 }

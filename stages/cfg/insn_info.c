@@ -103,22 +103,21 @@ static bool reg_is_fpsimd(ZydisRegisterClass c)
 }
 
 /* GPR index (0..15) of any GPR name (al, ah, ax, eax, rax, r8b, ...), or -1. */
-static int gpr_index(ZydisMachineMode mm, ZydisRegister r)
+static int gpr_index(ZydisRegister r)
 {
     ZydisRegisterClass c = ZydisRegisterGetClass(r);
     if (c != ZYDIS_REGCLASS_GPR8 && c != ZYDIS_REGCLASS_GPR16 &&
         c != ZYDIS_REGCLASS_GPR32 && c != ZYDIS_REGCLASS_GPR64)
         return -1;
-    /* Largest enclosing in long mode maps ah->rax, r8b->r8, esi->rsi. */
-    (void)mm;
+    /* Largest enclosing in long mode maps ah->rax, r8b->r8, esi->rsi (also
+     * for 16/32-bit code, where only the first 8 exist). */
     ZydisRegister full = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
     if (full == ZYDIS_REGISTER_NONE) return -1;
     int id = ZydisRegisterGetId(full);
     return (id >= 0 && id < X86_NGPR) ? id : -1;
 }
 
-static void note_reg(ZydisMachineMode mm, ZydisRegister r, ZydisOperandActions act,
-                     struct insn_info *ii)
+static void note_reg(ZydisRegister r, ZydisOperandActions act, struct insn_info *ii)
 {
     if (r == ZYDIS_REGISTER_NONE) return;
     ZydisRegisterClass c = ZydisRegisterGetClass(r);
@@ -126,7 +125,7 @@ static void note_reg(ZydisMachineMode mm, ZydisRegister r, ZydisOperandActions a
         ii->kind |= INSN_K_FPSIMD;
         return;
     }
-    int g = gpr_index(mm, r);
+    int g = gpr_index(r);
     if (g < 0) return;            /* rip, segment, control registers: not in the locset */
     x86_locset loc = X86_LOC_GPR(g);
     if (act & ZYDIS_OPERAND_ACTION_MASK_READ) ii->use |= loc;
@@ -177,7 +176,6 @@ bool insn_info_decode(uint8_t cpu_mode, uint64_t pc, const uint8_t *code, unsign
     if (!insn_decoder_init(&dec, cpu_mode)) return false;
     if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code, avail, &in, ops))) return false;
 
-    ZydisMachineMode mm = in.machine_mode;
     const struct insn_special *sp = insn_special_find(in.mnemonic);
     out->pc = pc;
     out->len = in.length;
@@ -193,12 +191,12 @@ bool insn_info_decode(uint8_t cpu_mode, uint64_t pc, const uint8_t *code, unsign
                     out->use |= X86_LOC_ALL_FLAGS;   /* no flag table entry: be conservative */
                 break;
             }
-            note_reg(mm, op->reg.value, op->actions, out);
+            note_reg(op->reg.value, op->actions, out);
             break;
         case ZYDIS_OPERAND_TYPE_MEMORY:
             /* Address registers are read whether or not memory is touched (lea). */
-            note_reg(mm, op->mem.base, ZYDIS_OPERAND_ACTION_READ, out);
-            note_reg(mm, op->mem.index, ZYDIS_OPERAND_ACTION_READ, out);
+            note_reg(op->mem.base, ZYDIS_OPERAND_ACTION_READ, out);
+            note_reg(op->mem.index, ZYDIS_OPERAND_ACTION_READ, out);
             if (op->mem.type != ZYDIS_MEMOP_TYPE_AGEN) out->kind |= INSN_K_MEM;
             break;
         case ZYDIS_OPERAND_TYPE_POINTER:
@@ -237,7 +235,7 @@ bool insn_info_decode(uint8_t cpu_mode, uint64_t pc, const uint8_t *code, unsign
     if (sp && sp->rule == RULE_ZERO_IDIOM && in.operand_count_visible >= 2 &&
         ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
         ops[0].reg.value == ops[1].reg.value) {
-        int g = gpr_index(mm, ops[0].reg.value);
+        int g = gpr_index(ops[0].reg.value);
         /* The result does not depend on r; upper bits still survive for narrow writes. */
         ZydisRegisterClass c = ZydisRegisterGetClass(ops[0].reg.value);
         if (g >= 0 && (c == ZYDIS_REGCLASS_GPR32 || c == ZYDIS_REGCLASS_GPR64))

@@ -319,11 +319,11 @@ bool cluster_add_block(struct cluster *c, const struct rec_block *r)
     return true;
 }
 
-static const struct cluster *rank_c;
-static int rank_cmp(const void *a, const void *b)
+static int rank_cmp(const void *a, const void *b, void *ctx)
 {
-    const struct cluster_template *x = &rank_c->tmpl[*(const uint32_t *)a];
-    const struct cluster_template *y = &rank_c->tmpl[*(const uint32_t *)b];
+    const struct cluster *c = ctx;
+    const struct cluster_template *x = &c->tmpl[*(const uint32_t *)a];
+    const struct cluster_template *y = &c->tmpl[*(const uint32_t *)b];
     if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;   /* simple classes first */
     if (x->exec_count != y->exec_count) return x->exec_count > y->exec_count ? -1 : 1;
     return strcmp(x->key, y->key);
@@ -336,9 +336,7 @@ uint32_t *cluster_rank_templates(const struct cluster *c, uint32_t *n)
     if (!idx) return NULL;
     for (uint32_t i = 0; i < c->ntmpl; i++)
         if (c->tmpl[i].nlive) idx[(*n)++] = i;
-    rank_c = c;
-    qsort(idx, *n, sizeof *idx, rank_cmp);
-    rank_c = NULL;
+    qsort_r(idx, *n, sizeof *idx, rank_cmp, (void *)c);
     return idx;
 }
 
@@ -350,12 +348,12 @@ double cluster_dedup_ratio(const struct cluster *c)
     return tm ? (double)inst / (double)tm : 0.0;
 }
 
-static const struct cluster *inst_c;
-static int inst_cmp(const void *a, const void *b)
+static int inst_cmp(const void *a, const void *b, void *ctx)
 {
-    const struct cluster_instance *x = &inst_c->inst[*(const uint32_t *)a];
-    const struct cluster_instance *y = &inst_c->inst[*(const uint32_t *)b];
-    uint64_t cx = inst_c->block[x->block].exec_count, cy = inst_c->block[y->block].exec_count;
+    const struct cluster *c = ctx;
+    const struct cluster_instance *x = &c->inst[*(const uint32_t *)a];
+    const struct cluster_instance *y = &c->inst[*(const uint32_t *)b];
+    uint64_t cx = c->block[x->block].exec_count, cy = c->block[y->block].exec_count;
     if (cx != cy) return cx > cy ? -1 : 1;
     return x->pc < y->pc ? -1 : x->pc > y->pc;
 }
@@ -374,9 +372,7 @@ static bool emit_job(struct cluster *c, uint32_t ti, cluster_emit_fn emit, void 
     uint32_t nl = 0;
     for (uint32_t k = 0; k < t->ninst; k++)
         if (!c->inst[t->inst[k]].dead) live[nl++] = t->inst[k];
-    inst_c = c;
-    qsort(live, nl, sizeof *live, inst_cmp);
-    inst_c = NULL;
+    qsort_r(live, nl, sizeof *live, inst_cmp, c);
 
     struct rec_synth_job j;
     memset(&j, 0, sizeof j);
