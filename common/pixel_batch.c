@@ -18,6 +18,14 @@
 #else
 #define PIXEL_IVDEP
 #endif
+/* AVX2 has the 64-bit lane compares and per-lane shifts the loops need;
+ * the baseline copy serves CPUs without it (chosen once, at load time). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__OPTIMIZE__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define PIXEL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define PIXEL_CLONES
+#endif
 
 #define CHUNK 512
 
@@ -148,6 +156,7 @@ static void mark(struct chunk *ch, uint32_t i, enum pixel_fault f, uint32_t pc)
 }
 
 /* One instruction over one chunk. */
+PIXEL_CLONES
 static void chunk_insn(struct chunk *ch, struct pixel_insn in, uint32_t pc)
 {
     struct pixel_batch *bt = ch->b;
