@@ -279,6 +279,17 @@ bool canon_block(uint8_t cpu_mode, const uint8_t *code, uint32_t len, x86_locset
 
     bool ok = emit_all(ci, n, rename, identity, opt->abstract_imms, out);
     free(ci);
+    if (ok) {
+        /* The canonical instance must itself be valid x86 of this mode with
+         * the same number of instructions: decode it back. */
+        uint32_t m = 0;
+        for (uint32_t off = 0; ok && off < out->len; m++) {
+            ZydisDecodedInstruction in;
+            ok = ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, out->code + off, out->len - off, &in));
+            if (ok) off += in.length;
+        }
+        ok = ok && m == n;
+    }
     if (!ok) {
         /* Fall back to the original bytes: correct, just less sharing. */
         for (int r = 0; r < X86_NGPR; r++) rename[r] = binding[r] = (uint8_t)r;
