@@ -115,8 +115,10 @@ char **vm_build_argv(const struct vm_spec *s, char *msg, size_t msglen)
     ADD(strdup("-initrd"));
     ADD(strdup(s->initrd));
     ADD(strdup("-append"));
-    ADD(xasprintf("console=ttyS0 quiet loglevel=3 panic=-1%s%s", s->workloads ? " tcgl_run=" : "",
-                  s->workloads ? s->workloads : ""));
+    /* Deterministic mode also pins what icount does not: the RTC's start
+     * (host time of day) and address-space randomisation. */
+    ADD(xasprintf("console=ttyS0 quiet loglevel=3 panic=-1%s%s%s", s->icount >= 0 ? " nokaslr norandmaps" : "",
+                  s->workloads ? " tcgl_run=" : "", s->workloads ? s->workloads : ""));
     ADD(strdup("-display"));
     ADD(strdup("none"));
     ADD(strdup("-monitor"));
@@ -128,6 +130,8 @@ char **vm_build_argv(const struct vm_spec *s, char *msg, size_t msglen)
         /* Deterministic: instruction counting, no real-time drift. */
         ADD(strdup("-icount"));
         ADD(xasprintf("shift=%d,align=off,sleep=off", s->icount));
+        ADD(strdup("-rtc"));
+        ADD(strdup("base=2026-01-01T00:00:00,clock=vm"));
     }
     if (s->plugin) {
         size_t len = strlen(s->plugin) + 1;
