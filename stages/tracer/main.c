@@ -40,7 +40,8 @@ static const char usage[] =
     "  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
     "  --keep-ram           keep the RAM file /dev/shm/qemu_ram_ID after the run\n"
     "  --print-cmd          print the QEMU command line and exit\n"
-    "BUILD is the directory above this executable's bin/.\n"
+    "BUILD is the directory above this executable's bin/.  Under pipectl, TCGL_CONFIG stands for\n"
+    "--config and TCGL_OUTPUT_OUT (its first queue) for --out.\n"
     "Exit status: 0 success; 1 the VM failed; 2 bad options; 3 timeout.\n";
 
 static void on_signal(int sig) { (void)sig; vm_request_stop(); }
@@ -96,9 +97,22 @@ int main(int argc, char **argv)
         {"cpus", 1, 0, O_CPUS}, {"icount", 1, 0, O_ICOUNT}, {"timeout", 1, 0, O_TIMEOUT},
         {"console", 1, 0, O_CONSOLE}, {"qemu-log", 1, 0, O_QLOG}, {"qemu", 1, 0, O_QEMU},
         {"keep-ram", 0, 0, O_KEEP}, {"print-cmd", 0, 0, O_PRINT}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
-    /* Two passes: the config file first, so options override it wherever they appear. */
+    /* Two passes: the config file first, so options override it wherever they
+     * appear.  Under pipectl, TCGL_CONFIG names it and TCGL_OUTPUT_OUT the
+     * output queue(s) (docs/writing-a-stage.md). */
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--config")) config_path = argv[i + 1];
+    if (!config_path && getenv("TCGL_CONFIG") && *getenv("TCGL_CONFIG")) config_path = getenv("TCGL_CONFIG");
+    static char env_out[PATH_MAX];
+    if (getenv("TCGL_OUTPUT_OUT") && *getenv("TCGL_OUTPUT_OUT")) {
+        snprintf(env_out, sizeof env_out, "%s", getenv("TCGL_OUTPUT_OUT"));
+        char *comma = strchr(env_out, ',');
+        if (comma) {
+            *comma = 0;
+            log_warn("TCGL_OUTPUT_OUT lists several queues; the plugin writes only the first, %s", env_out);
+        }
+        out = env_out;
+    }
     if (config_path) {
         char err[CONFIG_ERR_MAX];
         cfg = config_load(config_path, err, sizeof err);
