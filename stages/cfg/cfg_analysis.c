@@ -359,6 +359,8 @@ long cfg_emit_final(struct cfg *g, uint64_t min_count, cfg_emit_fn emit, void *c
         b->hot_pending = false;
         emitted++;
     }
+    /* Everything queued is covered by this emission (or below min_count). */
+    for (uint32_t k = 0; k < g->nhot; k++) g->block[g->hot_queue[k]].hot_pending = false;
     g->nhot = 0;
     free(idx);
     return emitted;
