@@ -414,7 +414,6 @@ bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, ui
         g->n.bad_records++;
         return false;
     }
-    (void)tb_end;
 
     if (!grow((void **)&g->tb, &g->captbs, g->ntbs + 1, sizeof *g->tb)) return false;
     uint32_t ti = g->ntbs++;

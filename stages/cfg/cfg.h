@@ -49,7 +49,6 @@ const char *cfg_class_name(unsigned cls);
 
 #define CFG_NONE UINT32_MAX
 #define CFG_MAX_SAMPLES 64          /* state samples kept per block (reservoir) */
-#define CFG_MAX_SUCCS_RECORD 64     /* successors a BLOCK record carries */
 
 struct cfg_edge {
     uint32_t to;                    /* block index */
