@@ -134,7 +134,7 @@ static bool regs_found;
 static uint64_t start_us, tsc_start;
 static double us_per_tsc;
 static uint64_t flush_tsc, tsc_to_us_mult;
-static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors;
+static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors, tbs_too_big;
 static struct rec_buf trans_rb;        /* under tb_lock */
 static _Atomic bool push_error_said;
 
@@ -479,7 +479,14 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
     struct tl_mode_hint hint = read_mode_hint();
     int cpl = tl_cpl(&hint);
-    bool want = n > 0 && n <= REC_MAX_TB_INSNS && tl_args_want(&args, pc, cpl);
+    bool want = n > 0 && tl_args_want(&args, pc, cpl);
+    size_t total = 0;
+    for (size_t i = 0; want && i < n; i++) total += qemu_plugin_insn_size(qemu_plugin_tb_get_insn(tb, i));
+    if (want && (n > REC_MAX_TB_INSNS || total > REC_MAX_CODE)) {
+        /* Beyond what a TRACE_TB can carry (QEMU's TBs stay far below). */
+        atomic_fetch_add(&tbs_too_big, 1);
+        want = false;
+    }
 
     if (!want) {
         /* Filtered code: only the post-state hook, so a sample whose next
@@ -495,7 +502,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         size_t sz = qemu_plugin_insn_size(insn);
-        if (sz == 0 || sz > 15 || len + sz > sizeof code) return;   /* cannot happen on x86 */
+        if (sz == 0 || sz > 15 || len + sz > sizeof code) {   /* checked above; x86 sizes are 1..15 */
+            atomic_fetch_add(&tbs_too_big, 1);
+            return;
+        }
         qemu_plugin_insn_data(insn, code + len, sz);
         lens[i] = (uint8_t)sz;
         len += sz;
@@ -594,9 +604,9 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
     snprintf(line, sizeof line,
              "trace_logger: end: insns=%" PRIu64 " blocks=%" PRIu64 " tbs=%" PRIu64 " samples=%" PRIu64
              " dropped=%" PRIu64 " (%" PRIu64 " bytes) mode_unconfirmed=%" PRIu64 " encode_errors=%" PRIu64
-             " time_us=%" PRIu64 "\n",
+             " tbs_too_big=%" PRIu64 " time_us=%" PRIu64 "\n",
              e.insns, e.blocks, e.tbs, e.samples, e.dropped, atomic_load(&drop_bytes),
-             atomic_load(&mode_unconfirmed), atomic_load(&encode_errors), e.time_us);
+             atomic_load(&mode_unconfirmed), atomic_load(&encode_errors), atomic_load(&tbs_too_big), e.time_us);
     qemu_plugin_outs(line);
     pthread_mutex_lock(&queue_lock);
     shmq_end(queue);
