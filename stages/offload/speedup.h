@@ -1,0 +1,86 @@
+/* speedup.h — one offloaded block against QEMU TCG, on the same N states in
+ * one run (docs/offload.md "Speedup").
+ *
+ * Executors, all over the same N states built from the block's samples
+ * (memory rebuilt as verify does) and the same number of repetitions:
+ *   qemu     a static-pie x86-64 harness generated for this block (C with
+ *            the block body embedded as bytes, compiled with `gcc
+ *            -static-pie` into the work directory), run under the static
+ *            qemu-x86_64; it times itself with clock_gettime.
+ *   native   the same harness run on the host CPU, with a seccomp filter
+ *            installed before the first guest instruction runs (only write,
+ *            read, ioctl, clock_gettime, exit and rt_sigreturn survive;
+ *            anything else kills it) — the ceiling.
+ *   batched  pixel_exec_batch (one thread) on a pixel_batch of the states.
+ *   interp   pixel_run per state.
+ * Each executor restores every state's registers and memory before each
+ * execution (the harness copies them in and out; the Pixel executors copy a
+ * pristine batch), so all do the same per-state bookkeeping.
+ *
+ * Only straight-line bodies are timed: a final jcc/jmp rel is left out of
+ * the harness (it changes no GPR, flag or memory; rip is not compared); a
+ * block ending in call/ret/indirect jumps, using rip-relative operands, or
+ * containing an instruction outside the supported forms is not measured
+ * (the reason is reported).  The harness outputs (live-out GPRs, live-out
+ * status flags, region bytes) are compared with the interpreter's on every
+ * state — the speedup of a block whose outputs differ is not reported.
+ */
+#ifndef TCGL_OFFLOAD_SPEEDUP_H
+#define TCGL_OFFLOAD_SPEEDUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pixel_isa.h"
+#include "records.h"
+
+struct speedup_block {
+    const char *name;                 /* file names in work_dir (key prefix) */
+    const uint8_t *code;              /* canonical x86-64 bytes */
+    size_t code_len;
+    x86_locset live_out;
+    const struct pixel_insn *ops;     /* verified microcode */
+    size_t nops;
+    const struct rec_sample *samples; /* canonical samples (pre + memory accesses) */
+    size_t nsamples;
+};
+
+struct speedup_options {
+    const char *work_dir;             /* harness sources, binaries, state files */
+    uint32_t nstates;                 /* 0: 1024 */
+    uint32_t reps;                    /* passes over the states; 0: 64 */
+    const char *qemu;                 /* NULL: /usr/bin/qemu-x86_64 */
+    const char *cc;                   /* NULL: gcc */
+    bool run_native;                  /* default true via speedup_options_default */
+    unsigned timeout_s;               /* per harness run; 0: 60 */
+};
+
+struct speedup_result {
+    bool measured;                    /* all times below are valid */
+    char why[256];                    /* when not measured, or a note */
+    uint32_t nstates, reps;
+    double qemu_s, native_s, batched_s, interp_s;   /* whole run: reps x nstates */
+    double ratio_batched, ratio_interp, ratio_native; /* qemu_s / x_s; 0: not measured */
+    uint64_t outputs_checked;         /* states compared (qemu and native) */
+    uint64_t outputs_mismatched;
+    char mismatch[200];               /* the first mismatch */
+    /* hardware counters of the native run (perf_event_open) */
+    bool perf_available;
+    char perf_note[160];
+    double cycles_per_exec, insns_per_exec;
+    uint32_t x86_insns;               /* instructions of the timed body */
+    uint32_t predicted_cost;          /* synth's cost model for the microcode */
+};
+
+void speedup_options_default(struct speedup_options *o);
+
+/* Measures one block.  Returns 0 (r->measured says whether times exist),
+ * -1 on an internal error (logged). */
+int speedup_measure(const struct speedup_block *b, const struct speedup_options *o,
+                    struct speedup_result *r);
+
+/* Writes the harness C source for a body (exposed for tests and docs). */
+int speedup_write_harness(const char *path, const uint8_t *body, size_t body_len);
+
+#endif /* TCGL_OFFLOAD_SPEEDUP_H */
