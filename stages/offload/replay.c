@@ -38,7 +38,7 @@ static bool overlaps(const struct x86_mem_access *a, const struct x86_mem_access
 }
 
 enum replay_outcome replay_sample(const struct pixel_insn *ops, size_t n, x86_locset live_out,
-                                  size_t code_len, const struct rec_sample *s,
+                                  const struct vflags *vf, size_t code_len, const struct rec_sample *s,
                                   char *why, size_t whylen)
 {
     why[0] = '\0';
@@ -79,8 +79,9 @@ enum replay_outcome replay_sample(const struct pixel_insn *ops, size_t n, x86_lo
                          gpr_name[r], got.gpr[r], want->gpr[r]);
                 out = REPLAY_DISAGREE;
             }
+        uint8_t undef = vf ? vflags_undefined(vf, &vs.regs) : 0;
         for (unsigned fl = 0; fl < X86_NFLAG && out == REPLAY_AGREE; fl++) {
-            if (!(live_out & X86_LOC_FLAG(fl))) continue;
+            if (!(live_out & X86_LOC_FLAG(fl)) || (undef & (1u << fl))) continue;
             unsigned bit = x86_flag_rflags_bit(fl);
             unsigned g = (unsigned)(got.rflags >> bit) & 1u, w = (unsigned)(want->rflags >> bit) & 1u;
             if (g != w) {

@@ -7,7 +7,9 @@
  * rule verify uses: vsample_build), runs the verified microcode from the
  * pre-state with the reference interpreter, and compares with what QEMU
  * recorded:
- *   - every GPR and status flag in the template's live-out set, and the next
+ *   - every GPR and status flag in the template's live-out set (a flag the
+ *     block leaves architecturally undefined for this input is not compared,
+ *     as in verify: vflags.h), and the next
  *     rip when the live-out set holds X86_LOC_RIP, against the post state;
  *   - every recorded store that no later store overlaps: the bytes at its
  *     address after the microcode ran must be the stored value.
@@ -20,6 +22,7 @@
 
 #include "pixel_isa.h"
 #include "records.h"
+#include "../verify/vflags.h"
 
 enum replay_outcome {
     REPLAY_AGREE = 1,       /* every compared location matched */
@@ -29,9 +32,10 @@ enum replay_outcome {
 
 /* Replays sample s of a template (code_len bytes of canonical x86) on the
  * microcode ops[0..n).  `why` receives the first difference, the fault, or
- * the reason for a skip. */
+ * the reason for a skip.  vf: the block's undefined-flag analysis (NULL:
+ * every live-out flag is compared). */
 enum replay_outcome replay_sample(const struct pixel_insn *ops, size_t n, x86_locset live_out,
-                                  size_t code_len, const struct rec_sample *s,
+                                  const struct vflags *vf, size_t code_len, const struct rec_sample *s,
                                   char *why, size_t whylen);
 
 #endif /* TCGL_OFFLOAD_REPLAY_H */

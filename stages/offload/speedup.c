@@ -18,6 +18,7 @@
 #include "pixel_interp.h"
 #include "x86_decode.h"
 #include "../synth/synth.h"
+#include "../verify/vflags.h"
 #include "../verify/vsample.h"
 
 #define SPD_MAGIC 0x44505354u   /* "TSPD" */
@@ -223,7 +224,7 @@ static int states_build(const struct speedup_block *b, uint32_t n, struct states
             continue;
         }
         bool same = s->nvs == 0 || v.mem.nregions == s->nregions;
-        for (uint32_t j = 0; same && j < v.mem.nregions; j++)
+        for (uint32_t j = 0; same && s->nvs && j < v.mem.nregions; j++)
             same = v.mem.region[j].size == s->size[j];
         if (!same) { vsample_free(&v); continue; }
         if (s->nvs == 0) {
@@ -279,7 +280,7 @@ static void batch_load(struct pixel_batch *pb, const struct states *s)
 /* Compares harness output file `path` with the interpreter's results (in
  * ref: reference batch after one run). */
 static int check_outputs(const char *path, const struct states *s, const struct pixel_batch *ref,
-                         x86_locset live_out, struct speedup_result *r, const char *who)
+                         x86_locset live_out, const struct vflags *vf, struct speedup_result *r, const char *who)
 {
     size_t orec = 136 + s->window;
     uint8_t *buf = malloc(orec);
@@ -306,8 +307,9 @@ static int check_outputs(const char *path, const struct states *s, const struct 
         for (unsigned k = 0; k < 16 && !diff[0]; k++)
             if ((live_out & X86_LOC_GPR(k)) && g[k] != ps.r[k])
                 snprintf(diff, sizeof diff, "gpr %u: x86 0x%" PRIx64 ", microcode 0x%" PRIx64, k, g[k], ps.r[k]);
+        uint8_t undef = vflags_undefined(vf, &s->vs[i % s->nvs].regs);
         for (unsigned fl = 0; fl < X86_NFLAG && !diff[0]; fl++)
-            if ((live_out & X86_LOC_FLAG(fl)) && ((g[16] >> x86_flag_rflags_bit(fl)) & 1) != (ps.r[16 + fl] != 0))
+            if ((live_out & X86_LOC_FLAG(fl)) && !(undef & (1u << fl)) && ((g[16] >> x86_flag_rflags_bit(fl)) & 1) != (ps.r[16 + fl] != 0))
                 snprintf(diff, sizeof diff, "flag %u differs", fl);
         size_t off = 0;
         for (uint32_t j = 0; j < s->nregions && !diff[0]; j++) {
@@ -385,6 +387,8 @@ int speedup_measure(const struct speedup_block *b, const struct speedup_options 
             return 0;
         }
     }
+    struct vflags vf;
+    vflags_analyze(insns, ni, &vf);
     r->x86_insns = (uint32_t)(body_len < b->code_len ? ni - 1 : ni);
     if (!body_len) {
         snprintf(r->why, sizeof r->why, "empty body");
@@ -469,14 +473,14 @@ int speedup_measure(const struct speedup_block *b, const struct speedup_options 
         ret = 0;
         goto out;
     }
-    check_outputs(outq, &s, &ref, b->live_out, r, "qemu");
+    check_outputs(outq, &s, &ref, b->live_out, &vf, r, "qemu");
     if (o.run_native) {
         char *nv[] = { bin, "--sandbox", stf, outn, tn, reps, NULL };
         rc = run_prog(nv, o.timeout_s, elog);
         if (rc != 0 || read_times(tn, &r->native_s, &cyc, &ins, r->perf_note, sizeof r->perf_note) < 0) {
             snprintf(r->why, sizeof r->why, "sandboxed native harness failed (status %d, see %.160s)", rc, elog);
         } else {
-            check_outputs(outn, &s, &ref, b->live_out, r, "native");
+            check_outputs(outn, &s, &ref, b->live_out, &vf, r, "native");
             double execs = (double)o.reps * s.n;
             if (cyc && ins) {
                 r->perf_available = true;

@@ -39,7 +39,7 @@ static void test_replay_agrees_for_correct_microcode(void **state)
         struct x86_mem_access acc;
         otu_sample(&s, &acc, in[i][0], in[i][1]);
         char why[200];
-        enum replay_outcome r = replay_sample(ops, n, OTU_LIVE_OUT, sizeof otu_add_store, &s, why, sizeof why);
+        enum replay_outcome r = replay_sample(ops, n, OTU_LIVE_OUT, NULL, sizeof otu_add_store, &s, why, sizeof why);
         if (r != REPLAY_AGREE) fprintf(stderr, "state %zu: %s\n", i, why);
         assert_int_equal(r, REPLAY_AGREE);
     }
@@ -54,23 +54,23 @@ static void test_replay_detects_wrong_microcode(void **state)
     struct x86_mem_access acc;
     otu_sample(&s, &acc, 5, 7);
     char why[200];
-    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, sizeof otu_add_store, &s, why, sizeof why), REPLAY_DISAGREE);
+    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, NULL, sizeof otu_add_store, &s, why, sizeof why), REPLAY_DISAGREE);
     assert_non_null(strstr(why, "rax"));
     /* no post state: the store alone convicts it */
     s.post.present = false;
-    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, sizeof otu_add_store, &s, why, sizeof why), REPLAY_DISAGREE);
+    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, NULL, sizeof otu_add_store, &s, why, sizeof why), REPLAY_DISAGREE);
     assert_non_null(strstr(why, "memory"));
     /* a wrong recorded flag is a disagreement too (correct microcode) */
     n = decode_ops(otu_add_store, sizeof otu_add_store, ops);
     otu_sample(&s, &acc, 5, 7);
     s.post.regs.rflags ^= 1u << X86_RFLAGS_ZF;
-    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, sizeof otu_add_store, &s, why, sizeof why), REPLAY_DISAGREE);
+    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, NULL, sizeof otu_add_store, &s, why, sizeof why), REPLAY_DISAGREE);
     assert_non_null(strstr(why, "ZF"));
     /* nothing to compare: skipped, not agreed */
     otu_sample(&s, &acc, 5, 7);
     s.post.present = false;
     s.mem.n = 0;
-    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, sizeof otu_add_store, &s, why, sizeof why), REPLAY_SKIPPED);
+    assert_int_equal(replay_sample(ops, n, OTU_LIVE_OUT, NULL, sizeof otu_add_store, &s, why, sizeof why), REPLAY_SKIPPED);
 }
 
 static void test_offload_stores_replays_and_reports(void **state)
