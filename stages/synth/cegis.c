@@ -9,9 +9,9 @@
 #include "pixel_state.h"
 #include "synth.h"
 
-#define T_MAX      40        /* test inputs (initial + counterexamples) */
+#define T_MAX      32        /* test inputs (initial + counterexamples) */
 #define T_INIT     16
-#define POOL_MAX   24000     /* enumerated values per round */
+#define POOL_MAX   60000     /* enumerated values per round */
 #define MAX_INPUTS 24
 #define MAX_IMMS   24
 
@@ -36,6 +36,7 @@ struct search {
     int32_t best[PIXEL_NREGS];   /* pool index of the cheapest match, -1 */
     uint64_t deadline;
     bool timed_out;
+    bool all_found;          /* every target has a match: stop enumerating */
     bool core_only;
     int32_t imms[MAX_IMMS];
     unsigned nimms;
@@ -93,6 +94,11 @@ static int32_t pool_add(struct search *s, const struct val *v)
         if (ok)
             s->best[r] = idx;
     }
+    bool all = true;
+    for (unsigned r = 0; r < PIXEL_NREGS && all; r++)
+        if ((s->targets & (1u << r)) && s->best[r] < 0)
+            all = false;
+    s->all_found = all;
     return idx;
 }
 
@@ -119,6 +125,8 @@ static bool imm_ok(uint8_t op, int32_t imm)
 
 static bool timeup(struct search *s)
 {
+    if (s->all_found)
+        return true;
     if (now_us() > s->deadline)
         s->timed_out = true;
     return s->timed_out;
@@ -143,33 +151,39 @@ static void apply(struct search *s, uint8_t op, int32_t ia, int32_t ib, int32_t 
     pool_add(s, &v);
 }
 
-/* One level: combine values [lo, hi) with every value [0, hi). */
-static void level(struct search *s, size_t lo, size_t hi)
+/* One level over the values [lo, hi) made by the previous one: first every
+ * unary and immediate operation on them (cheap, the most productive), then
+ * binary operations with the terminals [0, nterm), then with each other. */
+static void level(struct search *s, size_t lo, size_t hi, size_t nterm)
 {
     const uint8_t *bin = s->core_only ? bin_core : bin_ext;
     size_t nbin = s->core_only ? sizeof bin_core : sizeof bin_ext;
     const uint8_t *un = s->core_only ? un_core : un_ext;
     size_t nun = s->core_only ? sizeof un_core : sizeof un_ext;
-    for (size_t i = lo; i < hi && !timeup(s); i++) {
+    for (size_t i = lo; i < hi && !timeup(s) && s->npool < POOL_MAX; i++)
         for (size_t k = 0; k < nun; k++)
             apply(s, un[k], (int32_t)i, -1, 0);
-        if (!s->core_only)
+    if (!s->core_only)
+        for (size_t i = lo; i < hi && !timeup(s) && s->npool < POOL_MAX; i++)
             for (size_t k = 0; k < sizeof imm_ext; k++)
                 for (unsigned m = 0; m < s->nimms; m++)
                     if (imm_ok(imm_ext[k], s->imms[m]))
                         apply(s, imm_ext[k], (int32_t)i, -1, s->imms[m]);
-        for (size_t j = 0; j < hi; j++) {
-            if (j >= lo && j < i)
-                continue;   /* pairs inside the new level are visited once each way below */
+    for (size_t i = lo; i < hi && !timeup(s) && s->npool < POOL_MAX; i++)
+        for (size_t j = 0; j < nterm; j++)
             for (size_t k = 0; k < nbin; k++) {
                 apply(s, bin[k], (int32_t)i, (int32_t)j, 0);
                 if (j != i)
                     apply(s, bin[k], (int32_t)j, (int32_t)i, 0);
             }
-        }
-        if (s->npool >= POOL_MAX)
-            break;
-    }
+    if (lo == 0)
+        return;   /* the first level's pairs were all terminals */
+    for (size_t i = lo; i < hi && !timeup(s) && s->npool < POOL_MAX; i++)
+        for (size_t j = lo; j < i; j++)
+            for (size_t k = 0; k < nbin; k++) {
+                apply(s, bin[k], (int32_t)i, (int32_t)j, 0);
+                apply(s, bin[k], (int32_t)j, (int32_t)i, 0);
+            }
 }
 
 /* ---- composition ----------------------------------------------------------- */
@@ -271,7 +285,7 @@ int cegis_optimize(struct equiv_ctx *q, const struct sir_prog *base, uint32_t li
     struct pixel_insn *bp = malloc(SIR_MAX * sizeof *bp), *cand = malloc(SIR_MAX * sizeof *cand);
     if (s) {
         s->pool = malloc(POOL_MAX * sizeof *s->pool);
-        s->hcap = 65536;
+        s->hcap = 131072;
         s->hash = calloc(s->hcap, sizeof *s->hash);
         s->hidx = calloc(s->hcap, sizeof *s->hidx);
     }
@@ -330,6 +344,7 @@ int cegis_optimize(struct equiv_ctx *q, const struct sir_prog *base, uint32_t li
         s->npool = 0;
         memset(s->hash, 0, s->hcap * sizeof *s->hash);
         s->targets = cand_targets;
+        s->all_found = false;
         for (unsigned r = 0; r < PIXEL_NREGS; r++)
             s->best[r] = -1;
         for (unsigned r = 0; r < PIXEL_NREGS; r++) {
@@ -341,14 +356,15 @@ int cegis_optimize(struct equiv_ctx *q, const struct sir_prog *base, uint32_t li
             pool_add(s, &v);
         }
         size_t l0 = s->npool;
-        level(s, 0, l0);
+        level(s, 0, l0, l0);
         size_t l1 = s->npool;
         uint32_t missing = 0;
         for (unsigned r = 0; r < PIXEL_NREGS; r++)
             if ((cand_targets & (1u << r)) && s->best[r] < 0)
                 missing |= 1u << r;
         if (missing && !timeup(s))
-            level(s, l0, l1);
+            level(s, l0, l1, l0);
+        s->all_found = false;
         uint32_t found = 0;
         for (unsigned r = 0; r < PIXEL_NREGS; r++)
             if ((cand_targets & (1u << r)) && s->best[r] >= 0)
