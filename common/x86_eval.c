@@ -6,8 +6,10 @@
 #include <string.h>
 
 /* Z3 keeps every AST of a non-reference-counted context alive until the
- * context goes away, so the evaluator starts a fresh one this often. */
-#define EV_REBUILD_EVERY 400
+ * context goes away, so the evaluator starts a fresh one after this many
+ * evaluations (a few KiB each; creating a context costs about a thousand
+ * evaluations' worth of time). */
+#define EV_REBUILD_EVERY 4000
 /* A lift costs about this many evaluations' worth of context memory. */
 #define EV_LIFT_WEIGHT 8
 
@@ -35,6 +37,9 @@ struct x86_evaluator {
      * variables, and last the input memory array. */
     Z3_ast *from;
     Z3_func_decl *decl;   /* the declarations of `from` */
+    /* One model, its interpretations replaced for every evaluation: a new
+     * model per evaluation would rebuild Z3's evaluator each time. */
+    Z3_model model;
     Z3_ast *to;
     unsigned nfrom;
     Z3_ast zero_mem;
@@ -50,6 +55,9 @@ static void ev_release(struct x86_evaluator *ev)
     free(ev->decl);
     ev->from = ev->to = NULL;
     ev->decl = NULL;
+    if (ev->c && ev->model)
+        Z3_model_dec_ref(ev->c, ev->model);
+    ev->model = NULL;
     if (ev->c)
         Z3_del_context(ev->c);
     ev->c = NULL;
@@ -86,6 +94,8 @@ static int ev_build(struct x86_evaluator *ev, char *err, size_t errlen)
             return -1;
         }
         Z3_set_error_handler(ev->c, NULL);
+        ev->model = Z3_mk_model(ev->c);
+        Z3_model_inc_ref(ev->c, ev->model);
         ev->runs = 0;
     }
     Z3_context c = ev->c;
@@ -200,14 +210,11 @@ static const struct x86_mem_region *region_of(const struct x86_mem *mem, uint64_
 static Z3_ast ev_eval(struct x86_evaluator *ev, Z3_ast e)
 {
     Z3_context c = ev->c;
-    Z3_model m = Z3_mk_model(c);
-    Z3_model_inc_ref(c, m);
     for (unsigned i = 0; i < ev->nfrom; i++)
-        Z3_add_const_interp(c, m, ev->decl[i], ev->to[i]);
+        Z3_add_const_interp(c, ev->model, ev->decl[i], ev->to[i]);
     Z3_ast r = NULL;
-    if (!Z3_model_eval(c, m, e, true, &r))
+    if (!Z3_model_eval(c, ev->model, e, true, &r))
         r = e;
-    Z3_model_dec_ref(c, m);
     return r;
 }
 
