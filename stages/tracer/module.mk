@@ -30,13 +30,20 @@ $(TRACER_SO): $(TRACER_PLUGIN_OBJ)
 # ---- the guest ----------------------------------------------------------------------
 TRACER_GUEST_DIR := $(BUILD)/tracer
 TRACER_WL_SRC    := $(wildcard $(TRACER_DIR)/workloads/wl_*.c)
-TRACER_WL_BINS   := $(TRACER_WL_SRC:$(TRACER_DIR)/workloads/%.c=$(TRACER_GUEST_DIR)/guest-bin/%)
+TRACER_WL_ASM    := $(wildcard $(TRACER_DIR)/workloads/wl_*.S)
+TRACER_WL_BINS   := $(TRACER_WL_SRC:$(TRACER_DIR)/workloads/%.c=$(TRACER_GUEST_DIR)/guest-bin/%) \
+                    $(TRACER_WL_ASM:$(TRACER_DIR)/workloads/%.S=$(TRACER_GUEST_DIR)/guest-bin/%)
 TRACER_INITRAMFS := $(TRACER_GUEST_DIR)/initramfs.cpio.gz
 
 # Guest programs are plain static x86-64 binaries: never sanitized.
 $(TRACER_GUEST_DIR)/guest-bin/wl_%: $(TRACER_DIR)/workloads/wl_%.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -static -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+# 32-bit workloads (wl_*.S): IA-32 code without libc, for compatibility mode.
+$(TRACER_GUEST_DIR)/guest-bin/wl_%: $(TRACER_DIR)/workloads/wl_%.S
+	@mkdir -p $(@D)
+	$(CC) -m32 -nostdlib -static -o $@ $<
 
 $(TRACER_INITRAMFS): $(TRACER_WL_BINS) $(TRACER_DIR)/image/mkinitramfs.sh $(TRACER_DIR)/workloads/workloads.conf
 	bash $(TRACER_DIR)/image/mkinitramfs.sh -o $@ -w $(TRACER_GUEST_DIR)/guest-bin -c $(TRACER_DIR)/workloads/workloads.conf

@@ -53,13 +53,39 @@ static bool lengths_agree(int mode, const uint8_t *code, const uint8_t *lens, si
     return true;
 }
 
+static unsigned mode_bit(int mode) { return mode == 16 ? 1u : mode == 32 ? 2u : 4u; }
+
+unsigned tl_modes_agreeing(const uint8_t *code, const uint8_t *lens, size_t ninsns)
+{
+    unsigned m = 0;
+    static const int modes[3] = {16, 32, 64};
+    for (int i = 0; i < 3; i++)
+        if (lengths_agree(modes[i], code, lens, ninsns)) m |= mode_bit(modes[i]);
+    return m;
+}
+
+void tl_mode_memory_init(struct tl_mode_memory *m)
+{
+    memset(m, 0, sizeof *m);
+    m->by_cs[0x23 >> 3] = 32;     /* Linux __USER32_CS */
+}
+
 int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *code,
-                    const uint8_t *lens, size_t ninsns, bool *confirmed)
+                    const uint8_t *lens, size_t ninsns, struct tl_mode_memory *mem, bool *confirmed)
 {
     int cand[3];
+    unsigned agree = tl_modes_agreeing(code, lens, ninsns);
     tl_mode_candidates(h, pc, cand);
+    if (mem && h->has_regs && (h->cr0 & CR0_PE) && (h->efer & EFER_LMA)) {
+        uint8_t *seen = &mem->by_cs[(h->cs >> 3) & 8191];
+        bool a64 = agree & 4u, a32 = agree & 2u;
+        *confirmed = a64 || a32;
+        if (a64 && !a32) return *seen = 64;
+        if (a32 && !a64) return *seen = 32;
+        if (a64 && a32) return *seen ? *seen : 64;
+    }
     for (int i = 0; i < 3; i++) {
-        if (lengths_agree(cand[i], code, lens, ninsns)) {
+        if (agree & mode_bit(cand[i])) {
             *confirmed = true;
             return cand[i];
         }

@@ -5,8 +5,9 @@
  * the control registers read at translation time (CR0.PE, EFER.LMA; CS.L is
  * not exposed, so long mode can still be 32-bit compatibility mode), then
  * confirm it: the mode is the first candidate, hint first, in which Zydis
- * decodes exactly QEMU's boundaries.  Code whose lengths agree in several
- * modes (most short instructions) keeps the hinted mode.  So 32-bit code is
+ * decodes exactly QEMU's boundaries.  In long mode, code whose lengths agree
+ * in both 32- and 64-bit mode takes the mode its CS selector has shown
+ * (struct tl_mode_memory).  So 32-bit code is
  * never decoded as 64-bit when any of its instructions has a different length
  * there (inc/dec r32 0x40-0x4f, push/pop with prefixes, ...); a TB whose every
  * instruction decodes to the same lengths in both modes is reported in the
@@ -30,11 +31,24 @@ struct tl_mode_hint {
 /* Candidate modes in the order the hint suggests (16/32/64), returns how many (3). */
 int tl_mode_candidates(const struct tl_mode_hint *h, uint64_t pc, int out[3]);
 
+/* Modes (bit 0: 16, bit 1: 32, bit 2: 64) in which Zydis decodes exactly
+ * QEMU's boundaries lens[0..ninsns) of code. */
+unsigned tl_modes_agreeing(const uint8_t *code, const uint8_t *lens, size_t ninsns);
+
+/* What long-mode code segments have shown so far: for each CS selector index,
+ * the mode (32 or 64) of the last TB whose boundaries fitted only one of
+ * them.  A TB that fits both (most short sequences) takes its selector's
+ * learned mode.  Seeded with Linux's __USER32_CS (0x23) = 32; everything
+ * else starts as 64 until shown otherwise. */
+struct tl_mode_memory { uint8_t by_cs[8192]; };
+void tl_mode_memory_init(struct tl_mode_memory *m);
+
 /* Choose the mode of a TB: code[0..len) with ninsns QEMU boundaries lens[].
  * Returns 16, 32 or 64; *confirmed says whether Zydis agreed with every
- * boundary in that mode. */
+ * boundary in that mode.  mem (may be NULL) is consulted and updated for
+ * long-mode code. */
 int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *code,
-                    const uint8_t *lens, size_t ninsns, bool *confirmed);
+                    const uint8_t *lens, size_t ninsns, struct tl_mode_memory *mem, bool *confirmed);
 
 /* Intel-syntax disassembly of one instruction in `mode` at `pc` into out
  * (NUL-terminated, at most TL_DISASM_MAX-1 characters).  Returns the decoded

@@ -5,8 +5,9 @@
  * stages/tracer/workloads/wl_loop.c).
  *
  * Three VM runs (each a few seconds under TCG):
- *   1. block mode, filter=user, default sampling: plugin load, capture,
- *      execution count, sample values, user-only filter;
+ *   1. block mode, filter=user, default sampling, workloads loop and
+ *      compat32: plugin load, capture, execution count, sample values,
+ *      32-bit code decoded as 32-bit, user-only filter;
  *   2. instruction mode restricted (range=) to the loop's 11 bytes;
  *   3. overflow=drop with a small queue and a slow reader: drops are counted.
  */
@@ -36,6 +37,7 @@
 
 static char build[1024];
 static uint64_t loop_head, loop_cell, main_lo, main_hi;
+static uint64_t c32_loop, c32_lo, c32_hi;   /* wl_compat32: IA-32 code */
 
 /* ---- what a run collected ------------------------------------------------------ */
 struct loop_samples {
@@ -56,7 +58,9 @@ struct run {
     char queue[128], console[1100], qlog[1100];
     struct loop_samples ls;
     struct insn_stats is;
-    uint64_t kernel_tbs, nonuser_tbs, tbs_in_main, bad_mode_tbs;
+    uint64_t kernel_tbs, nonuser_tbs, tbs_in_main, bad_mode_tbs, c32_tbs, c32_bad_mode;
+    int c32_loop_mode, c32_loop_ninsns;
+    char c32_loop_disasm[3][64];
     int slow_reader_ms;
     volatile bool stop;
 };
@@ -68,7 +72,19 @@ static void on_tb(const struct rec_trace_tb *t, void *ctx)
     if (t->pc >= KERNEL_HALF) run->kernel_tbs++;
     if (t->cpl != 3) run->nonuser_tbs++;
     if (t->pc >= main_lo && t->pc < main_hi) run->tbs_in_main++;
-    if (t->pc < 0x800000000000ULL && t->cpu_mode != 64) run->bad_mode_tbs++;
+    bool c32 = t->pc >= c32_lo && t->pc < c32_hi;
+    if (c32) {
+        run->c32_tbs++;
+        if (t->cpu_mode != 32) run->c32_bad_mode++;
+    } else if (t->pc < 0x800000000000ULL && t->cpu_mode != 64) {
+        run->bad_mode_tbs++;
+    }
+    if (t->pc == c32_loop) {
+        run->c32_loop_mode = t->cpu_mode;
+        run->c32_loop_ninsns = (int)t->insn_len.len;
+        for (uint32_t i = 0; i < 3 && i < t->disasm.n; i++)
+            snprintf(run->c32_loop_disasm[i], sizeof run->c32_loop_disasm[i], "%s", t->disasm.v[i].ptr);
+    }
 }
 
 static void on_sample(const struct rec_trace_sample *s, void *ctx)
@@ -252,9 +268,14 @@ static int setup(void **state)
     main_lo = symbol(p, "main");
     main_hi = loop_head + 16;
     if (!loop_head || !loop_cell || !main_lo) { fprintf(stderr, "setup: symbols missing in %s\n", p); return -1; }
+    snprintf(p, sizeof p, "%s/tracer/guest-bin/wl_compat32", build);
+    c32_loop = symbol(p, "wl32_loop");
+    c32_lo = symbol(p, "_start");
+    c32_hi = c32_loop + 64;
+    if (!c32_loop || !c32_lo) { fprintf(stderr, "setup: symbols missing in %s\n", p); return -1; }
 
     const char *block_args[] = {"filter=user", "sample_first=8", "sample_every=1000"};
-    if (run_vm(&block_run, "block", "loop", 16u << 20, block_args, 3) < 0) return -1;
+    if (run_vm(&block_run, "block", "loop,compat32", 16u << 20, block_args, 3) < 0) return -1;
     char range[80];
     snprintf(range, sizeof range, "range=0x%" PRIx64 "-0x%" PRIx64, loop_head, loop_head + LOOP_BYTES);
     const char *insn_args[] = {"mode=insn", range};
@@ -333,6 +354,23 @@ static void test_loop_count_and_samples(void **state)
     assert_true(ls->with_post >= ls->n - 1);
 }
 
+/* 32-bit code is never decoded as 64-bit: wl_compat32's loop (40 49 75 fc:
+ * "inc eax; dec ecx; jnz", one instruction in 64-bit mode) runs in
+ * compatibility mode under the 64-bit kernel; its TB is reported as 32-bit
+ * with QEMU's three instructions and 32-bit disassembly, and executes
+ * exactly 100,000 times. */
+static void test_compat32_mode(void **state)
+{
+    assert_true(file_has(block_run.console, "TCGL-END compat32 rc=0"));
+    assert_true(block_run.c32_tbs >= 2);
+    assert_int_equal(block_run.c32_bad_mode, 0);
+    assert_int_equal(block_run.c32_loop_mode, 32);
+    assert_int_equal(block_run.c32_loop_ninsns, 3);
+    assert_string_equal(block_run.c32_loop_disasm[0], "inc eax");
+    assert_string_equal(block_run.c32_loop_disasm[1], "dec ecx");
+    assert_int_equal(trace_reader_execs_at(&block_run.r, c32_loop), 100000);
+}
+
 /* filter=user: no kernel-half address and no ring-0 TB in the trace. */
 static void test_user_filter(void **state)
 {
@@ -377,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_tcg_plugin_load),
         cmocka_unit_test(test_trace_capture),
         cmocka_unit_test(test_loop_count_and_samples),
+        cmocka_unit_test(test_compat32_mode),
         cmocka_unit_test(test_user_filter),
         cmocka_unit_test(test_insn_mode_range),
         cmocka_unit_test(test_overflow_drop_counts),

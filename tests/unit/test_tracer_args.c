@@ -95,25 +95,41 @@ static void test_mode_resolution(void **state)
     bool ok;
     /* mov [rdi], rcx: 64-bit in long mode */
     const uint8_t c64[] = {0x48, 0x89, 0x0f}, l64[] = {3};
-    assert_int_equal(tl_mode_resolve(&lm, 0x401000, c64, l64, 1, &ok), 64);
+    assert_int_equal(tl_mode_resolve(&lm, 0x401000, c64, l64, 1, NULL, &ok), 64);
     assert_true(ok);
     /* inc eax; ret — QEMU says two 1-byte instructions: 32-bit (compat) code even
      * though EFER.LMA is set (in 64-bit mode 0x40 is a REX prefix). */
     const uint8_t c32[] = {0x40, 0xc3}, l32[] = {1, 1};
-    assert_int_equal(tl_mode_resolve(&lm, 0x8048000, c32, l32, 2, &ok), 32);
+    assert_int_equal(tl_mode_resolve(&lm, 0x8048000, c32, l32, 2, NULL, &ok), 32);
     assert_true(ok);
     /* mov ax, 0x1234 in real mode: 3 bytes (5 in 32-bit code) */
     const uint8_t c16[] = {0xb8, 0x34, 0x12}, l16[] = {3};
-    assert_int_equal(tl_mode_resolve(&rm, 0xfe05b, c16, l16, 1, &ok), 16);
+    assert_int_equal(tl_mode_resolve(&rm, 0xfe05b, c16, l16, 1, NULL, &ok), 16);
     assert_true(ok);
-    assert_int_equal(tl_mode_resolve(&pm, 0x100000, c16, l16, 1, &ok), 16);
+    assert_int_equal(tl_mode_resolve(&pm, 0x100000, c16, l16, 1, NULL, &ok), 16);
     /* Boundaries no mode produces: the hint stands, unconfirmed. */
     const uint8_t cbad[] = {0x90, 0x90}, lbad[] = {2};
-    assert_int_equal(tl_mode_resolve(&pm, 0x100000, cbad, lbad, 1, &ok), 32);
+    assert_int_equal(tl_mode_resolve(&pm, 0x100000, cbad, lbad, 1, NULL, &ok), 32);
     assert_false(ok);
     /* No registers: the address decides the first candidate. */
     struct tl_mode_hint none = {0};
-    assert_int_equal(tl_mode_resolve(&none, 0xffffffff81000000ULL, c64, l64, 1, &ok), 64);
+    assert_int_equal(tl_mode_resolve(&none, 0xffffffff81000000ULL, c64, l64, 1, NULL, &ok), 64);
+    /* Long mode: what a CS selector has shown decides code that fits both modes. */
+    struct tl_mode_memory mem;
+    tl_mode_memory_init(&mem);
+    struct tl_mode_hint lm_k = lm, lm_u32 = lm, lm_odd = lm;
+    lm_k.cs = 0x10;
+    lm_u32.cs = 0x23;
+    lm_odd.cs = 0x73;
+    const uint8_t both[] = {0x31, 0xc0}, lboth[] = {2};                 /* xor eax, eax */
+    assert_int_equal(tl_mode_resolve(&lm_u32, 0x8049000, both, lboth, 1, &mem, &ok), 32);  /* seeded */
+    assert_true(ok);
+    assert_int_equal(tl_mode_resolve(&lm_k, 0xffffffff81000000ULL, both, lboth, 1, &mem, &ok), 64);
+    assert_int_equal(tl_mode_resolve(&lm_odd, 0x8049000, both, lboth, 1, &mem, &ok), 64);  /* unknown: 64 */
+    assert_int_equal(tl_mode_resolve(&lm_odd, 0x8049000, c32, l32, 2, &mem, &ok), 32);    /* learns */
+    assert_int_equal(tl_mode_resolve(&lm_odd, 0x8049002, both, lboth, 1, &mem, &ok), 32);
+    assert_int_equal(tl_modes_agreeing(c64, l64, 1) & 4u, 4u);
+    assert_int_equal(tl_modes_agreeing(c32, l32, 2), 2u | 1u);
     assert_int_equal(tl_cpl(&lm), 3);
     assert_int_equal(tl_cpl(&rm), 0);
     assert_int_equal(tl_cpl(&none), -1);

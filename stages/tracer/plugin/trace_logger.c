@@ -136,6 +136,7 @@ static double us_per_tsc;
 static uint64_t flush_tsc, tsc_to_us_mult;
 static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors, tbs_too_big;
 static struct rec_buf trans_rb;        /* under tb_lock */
+static struct tl_mode_memory mode_memory;  /* under tb_lock */
 static _Atomic bool push_error_said;
 
 static uint64_t now_mono_us(void)
@@ -516,7 +517,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     struct tl_tb *t = tb_lookup_or_add(pc, code, (uint32_t)len, (uint32_t)n, &is_new);
     if (is_new) {
         bool confirmed;
-        int mode = tl_mode_resolve(&hint, pc, code, lens, n, &confirmed);
+        int mode = tl_mode_resolve(&hint, pc, code, lens, n, &mode_memory, &confirmed);
         if (!confirmed) atomic_fetch_add(&mode_unconfirmed, 1);
         char (*dis)[TL_DISASM_MAX] = g_malloc(n * TL_DISASM_MAX);
         size_t off = 0;
@@ -653,6 +654,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         rec_buf_init(&vcpus[i].rb);
     }
     rec_buf_init(&trans_rb);
+    tl_mode_memory_init(&mode_memory);
     flags_sb = qemu_plugin_scoreboard_new(sizeof(struct vcpu_flags));
     tb_by_pc = g_hash_table_new(g_int64_hash, g_int64_equal);
     start_us = now_mono_us();
