@@ -310,11 +310,17 @@ static void load_pixel(const struct x86_regs *in, const struct vconc_opts *o, in
     for (unsigned k = 0; k < PIXEL_NSCRATCH; k++) s->r[PIXEL_REG_SCRATCH0 + k] = scratch_value(o->seed, label, k);
 }
 
-static int run_pixel(struct vconc *e, unsigned n, const struct pixel_insn *prog, size_t nprog,
-                     const struct vconc_opts *o, char *err, size_t errlen)
+/* The batched executor takes a chunk whose states share one memory layout. */
+static bool use_batch(const struct vconc *e, unsigned n, const struct vconc_opts *o)
 {
     bool batched = !o->interp_only && n > 0;
     for (unsigned i = 1; batched && i < n; i++) batched = same_layout(&e->min[0], &e->min[i]);
+    return batched;
+}
+
+static int run_pixel(struct vconc *e, unsigned n, bool batched, const struct pixel_insn *prog, size_t nprog,
+                     const struct vconc_opts *o, char *err, size_t errlen)
+{
     if (!batched) {
         for (unsigned i = 0; i < n; i++) {
             struct pixel_state s = { .mem = &e->mp[i] };
@@ -372,6 +378,7 @@ static int run_chunk(struct vconc *e, unsigned n, const uint8_t *code, size_t le
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    bool batched = use_batch(e, n, o);
     size_t off = 0;
     for (unsigned i = 0; i < n; i++) {
         e->mu[i] = e->mn[i] = e->mp[i] = e->min[i];
@@ -380,7 +387,7 @@ static int run_chunk(struct vconc *e, unsigned n, const uint8_t *code, size_t le
             e->mu[i].region[k].data = e->bu + off;
             e->mn[i].region[k].data = e->bn + off;
             e->mp[i].region[k].data = e->bp + off;
-            memcpy(e->bp + off, e->min[i].region[k].data, sz);
+            if (!batched) memcpy(e->bp + off, e->min[i].region[k].data, sz);   /* the batch copies its own */
             off += sz;
         }
     }
@@ -392,7 +399,7 @@ static int run_chunk(struct vconc *e, unsigned n, const uint8_t *code, size_t le
     uint64_t t0 = now_us();
     int nrc = oracle_native_run_batch(e->nat, code, len, e->in, e->min, n, e->on, e->mn, e->rn);
     uint64_t t1 = now_us();
-    int prc = run_pixel(e, n, prog, nprog, o, err, errlen);
+    int prc = run_pixel(e, n, batched, prog, nprog, o, err, errlen);
     uint64_t t2 = now_us();
     if (threaded) pthread_join(th, NULL);
     r->native_us += t1 - t0;
