@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../stages/synth/synth.h"
 #include "../stages/verify/concrete.h"
 #include "../tests/unit/test_verify_patterns.h"
 #include "equiv.h"
@@ -56,34 +57,37 @@ int main(void)
         fprintf(stderr, "bench_verify: cannot start the oracles or Z3\n");
         return 1;
     }
-    size_t cap = TV_NPATTERNS * rounds;
+    size_t cap = 2 * TV_NPATTERNS * rounds;
     double *proof = calloc(cap, sizeof *proof), *conc = calloc(cap, sizeof *conc);
     double *interp = calloc(cap, sizeof *interp), *total = calloc(cap, sizeof *total);
     double *ccpu = calloc(cap, sizeof *ccpu);
     double uni = 0, nat = 0, pix = 0, pix_interp = 0;
     size_t n = 0;
-    printf("bench_verify: %zu templates x %u rounds, %u generated states per template\n", TV_NPATTERNS, rounds,
-           states);
-    printf("%-36s %10s %12s %10s %14s\n", "template", "proof ms", "concrete ms", "cpu ms", "interp-conc ms");
+    printf("bench_verify: %zu templates, each with hand-written microcode and with the synth stage's baseline "
+           "[synth], x %u rounds, %u generated states per template\n", TV_NPATTERNS, rounds, states);
+    printf("%-44s %10s %12s %10s %14s\n", "template", "proof ms", "concrete ms", "cpu ms", "interp-conc ms");
     for (unsigned round = 0; round < rounds; round++) {
-        for (size_t i = 0; i < TV_NPATTERNS; i++) {
-            const struct tv_pattern *p = &tv_patterns[i];
+        for (size_t i = 0; i < 2 * TV_NPATTERNS; i++) {
+            bool synth = i >= TV_NPATTERNS;
+            const struct tv_pattern *p = &tv_patterns[synth ? i - TV_NPATTERNS : i];
             uint8_t code[32];
             size_t len = tv_hex(p->hex, code, sizeof code);
-            struct pixel_insn prog[64];
-            char err[320];
-            int np = pixel_asm(p->pixel, prog, 64, err, sizeof err);
+            static struct pixel_insn prog[SYNTH_MAX_OPS];
+            char err[320], name[64];
+            snprintf(name, sizeof name, "%s%s", p->name, synth ? " [synth]" : "");
+            int np = synth ? synth_baseline(code, len, p->live, false, prog, SYNTH_MAX_OPS, err, sizeof err)
+                           : pixel_asm(p->pixel, prog, 64, err, sizeof err);
             struct x86_insn insns[16];
             size_t ni = 0;
             if (np < 0 || x86_decode_block(code, len, 0x1000, 64, insns, 16, &ni, err, sizeof err) < 0) {
-                fprintf(stderr, "bench_verify: %s: %s\n", p->name, err);
+                fprintf(stderr, "bench_verify: %s: %s\n", name, err);
                 return 1;
             }
             struct equiv_result er;
             struct equiv_opts eo = { .timeout_ms = 10000 };
             if (equiv_prepare(q, insns, ni, p->live, err, sizeof err) < 0 ||
                 equiv_check_prepared(q, prog, (size_t)np, &eo, &er) != EQUIV_PROVED) {
-                fprintf(stderr, "bench_verify: %s: not proved\n", p->name);
+                fprintf(stderr, "bench_verify: %s: not proved\n", name);
                 return 1;
             }
             struct vconc_opts o;
@@ -93,7 +97,7 @@ int main(void)
             double c0 = cpu_ms();
             if (vconc_run(e, code, len, p->live, prog, (size_t)np, NULL, 0, &o, &r, err, sizeof err) < 0 ||
                 r.failed) {
-                fprintf(stderr, "bench_verify: %s: concrete tests failed: %s %s\n", p->name, err, r.first_failure);
+                fprintf(stderr, "bench_verify: %s: concrete tests failed: %s %s\n", name, err, r.first_failure);
                 return 1;
             }
             ccpu[n] = cpu_ms() - c0;
@@ -108,7 +112,7 @@ int main(void)
             pix += r.pixel_us / 1e3;
             pix_interp += ri.pixel_us / 1e3;
             if (round == rounds - 1)
-                printf("%-36s %10.2f %12.1f %10.1f %14.1f\n", p->name, proof[n], conc[n], ccpu[n], interp[n]);
+                printf("%-44s %10.2f %12.1f %10.1f %14.1f\n", name, proof[n], conc[n], ccpu[n], interp[n]);
             n++;
         }
     }
