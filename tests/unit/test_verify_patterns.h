@@ -2,8 +2,8 @@
  * microcode (the guest-state convention of docs/pixel-isa.md), shared by
  * test_concrete_validation (all must pass 10,000+ states and the proof) and
  * test_verify_mutants (planted faults in them must be rejected).
- * (The synth stage's lowering was not committed when these were written;
- * see docs/verification.md.) */
+ * test_concrete_validation also runs the synth stage's baseline lowering of
+ * every pattern; bench_verify uses both as its corpus. */
 #ifndef TEST_VERIFY_PATTERNS_H
 #define TEST_VERIFY_PATTERNS_H
 
