@@ -212,7 +212,10 @@ int verify_candidate(struct verifier *v, const struct rec_candidate *c, struct v
             k = cat(out->counterexample, sizeof out->counterexample, k, out->conc.first_failure);
         }
     }
-    bool tested = !v->o.test || (out->conc.tests_unicorn > 0 && out->conc.tests_native > 0);
+    /* The seeds: 10,000+ passing tests before deployment: every oracle must
+     * have compared at least the configured number of states. */
+    uint32_t need = v->o.conc.nstates ? v->o.conc.nstates : 1;
+    bool tested = !v->o.test || (out->conc.tests_unicorn >= need && out->conc.tests_native >= need);
     out->accepted = out->proof == VERIFY_PROVED && out->conc.failed == 0 && tested;
     if (!out->accepted && !out->reason[0]) {
         if (out->proof != VERIFY_PROVED)
@@ -221,7 +224,8 @@ int verify_candidate(struct verifier *v, const struct rec_candidate *c, struct v
             snprintf(out->reason, sizeof out->reason, "%u of %u states disagree (the proof said equivalent: "
                      "a model or oracle problem)", out->conc.failed, out->conc.states);
         else
-            snprintf(out->reason, sizeof out->reason, "no state ran in both oracles");
+            snprintf(out->reason, sizeof out->reason, "too few tests: %u with Unicorn, %u native, %u required each",
+                     out->conc.tests_unicorn, out->conc.tests_native, need);
     }
     if (out->conc.oracle_disagree)
         log_error("verify: job %" PRIu64 ": %u states where Unicorn and the host CPU disagree: %s", job,

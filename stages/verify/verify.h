@@ -12,7 +12,8 @@
  *      state of the job, Unicorn and native x86 against the Pixel executor;
  *   4. a VERDICT record (proof, counterexample, tests per oracle, failures,
  *      timings) and one JSON line in the audit log.
- * Accepted = proved AND no failed test AND at least one test per oracle ran.
+ * Accepted = proved AND no failed test AND each x86 oracle compared at
+ * least the configured number of states (default 10,000; the seeds' rule).
  * QEMU-only candidates (method 3) carry no microcode: their VERDICT says
  * "not attempted" with no tests, so offload sees every template.
  */
