@@ -6,16 +6,23 @@
  *   qemu     a static-pie x86-64 harness generated for this block (C with
  *            the block body embedded as bytes, compiled with `gcc
  *            -static-pie` into the work directory), run under the static
- *            qemu-x86_64; it times itself with clock_gettime.
+ *            qemu-x86_64; it times itself with clock_gettime
+ *            (CLOCK_PROCESS_CPUTIME_ID: CPU time, robust on a shared
+ *            machine; under QEMU it is the QEMU process's CPU time).
  *   native   the same harness run on the host CPU, with a seccomp filter
  *            installed before the first guest instruction runs (only write,
  *            read, ioctl, clock_gettime, exit and rt_sigreturn survive;
  *            anything else kills it) — the ceiling.
  *   batched  pixel_exec_batch (one thread) on a pixel_batch of the states.
  *   interp   pixel_run per state.
- * Each executor restores every state's registers and memory before each
- * execution (the harness copies them in and out; the Pixel executors copy a
- * pristine batch), so all do the same per-state bookkeeping.
+ * One untimed pass per executor runs every state from its exact registers
+ * and memory (the harness copies each state's memory in and out); its
+ * outputs are the ones checked.  The timed passes then reload every state's
+ * registers before each execution but leave memory as the previous pass
+ * left it (restoring whole 4 KiB+ windows per state would time memcpy, not
+ * the block): fine for straight-line code, whose time does not depend on
+ * the values (a division could fault on changed values: such a run fails
+ * and the block is reported as not measured).
  *
  * Only straight-line bodies are timed: a final jcc/jmp rel is left out of
  * the harness (it changes no GPR, flag or memory; rip is not compared); a
