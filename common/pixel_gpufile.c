@@ -224,8 +224,8 @@ out:
     return rc;
 }
 
-long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
-                       unsigned max_report)
+static long pxf_compare(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
+                        unsigned max_report, uint32_t regmask)
 {
     if (a->nstates != b->nstates || a->nregions != b->nregions ||
         pixel_job_window(a) != pixel_job_window(b) || a->ninsns != b->ninsns ||
@@ -244,7 +244,7 @@ long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FIL
                 memcmp(a->mem + i * win, b->mem + i * win, (size_t)win) != 0;
         int reg = -1;
         for (int r = 0; r < 32; r++)
-            if (a->regs[(uint64_t)r * n + i] != b->regs[(uint64_t)r * n + i]) {
+            if ((regmask >> r & 1) && a->regs[(uint64_t)r * n + i] != b->regs[(uint64_t)r * n + i]) {
                 d = 1;
                 if (reg < 0)
                     reg = r;
@@ -262,4 +262,170 @@ long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FIL
         }
     }
     return differ;
+}
+
+long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
+                       unsigned max_report)
+{
+    return pxf_compare(a, b, out, max_report, 0xffffffffu);
+}
+
+long pixel_job_compare_guest(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
+                             unsigned max_report)
+{
+    return pxf_compare(a, b, out, max_report, PIXEL_GUEST_REG_MASK);
+}
+
+/* ---- the compact transfer plan ------------------------------------------ */
+
+/* From the table: whether rd is also a source, and whether the op can raise
+ * a DIV fault (its C fault column is not the literal 0). */
+static int pxf_reads_rd(uint8_t op)
+{
+    switch (op) {
+#define PXF_X_RDIN(name, code, form, kind, w, rdin, ...) case code: return rdin;
+    PIXEL_OPCODES(PXF_X_RDIN)
+#undef PXF_X_RDIN
+    default: return 1;
+    }
+}
+
+static int pxf_may_div_fault(uint8_t op)
+{
+    switch (op) {
+#define PXF_X_DIVF(name, code, form, kind, w, rdin, cres, cfault, ...) \
+    case code: return strcmp(#cfault, "0") != 0;
+    PIXEL_OPCODES(PXF_X_DIVF)
+#undef PXF_X_DIVF
+    default: return 1;
+    }
+}
+
+/* Opcodes whose result is exactly 0 or 1 (docs/pixel-isa.md, "Semantics":
+ * comparisons, BIT, PARITY, CMPEQZ): a flag they write fits in a bit. */
+static int pxf_bool_result(uint8_t op)
+{
+    switch (op) {
+    case PX_CMPEQ: case PX_CMPNE: case PX_CMPLTU: case PX_CMPLTS: case PX_CMPLEU:
+    case PX_CMPLES: case PX_CMPEQZ: case PX_BIT: case PX_PARITY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Registers an instruction reads and writes. */
+static void pxf_insn_regs(struct pixel_insn in, uint32_t *src, uint32_t *dst)
+{
+    uint32_t rd = 1u << (in.rd & 31), r1 = 1u << (in.rs1 & 31), r2 = 1u << (in.rs2 & 31);
+    *src = *dst = 0;
+    switch (pixel_op_form(in.op)) {
+    case PXF_RR: case PXF_RRU6: case PXF_RRS8: case PXF_RRU8: case PXF_LOAD:
+        *src = r1; *dst = rd; break;
+    case PXF_RRR: *src = r1 | r2; *dst = rd; break;
+    case PXF_RS16: case PXF_RU16: *dst = rd; break;
+    case PXF_STORE: *src = r1 | r2; break;
+    case PXF_RJ: *src = rd; break;
+    default: break;
+    }
+    if (*dst && pxf_reads_rd(in.op))
+        *src |= rd;
+}
+
+void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    const uint32_t limit = j->step_limit ? j->step_limit : PIXEL_DEFAULT_STEP_LIMIT;
+    uint32_t livein = 0, killed = 0, written = 0, nonbool = 0;
+    int prefix = 1;   /* still in the straight-line, fault-free start every state runs */
+    for (uint32_t x = 0; x < j->ninsns; x++) {
+        struct pixel_insn in = j->prog[x];
+        int kind = pixel_op_kind(in.op);
+        uint32_t src, dst;
+        pxf_insn_regs(in, &src, &dst);
+        if (x >= limit || kind == PXK_LOAD || kind == PXK_STORE ||
+            (kind == PXK_CTRL && in.op != PX_NOP) || pxf_may_div_fault(in.op))
+            prefix = 0;
+        livein |= src & ~killed;
+        if (prefix)
+            killed |= dst & ~livein;
+        else
+            livein |= dst & ~killed;   /* a state may fault or branch before writing it */
+        written |= dst;
+        if (!pxf_bool_result(in.op))
+            nonbool |= dst;
+        if (kind == PXK_LOAD || kind == PXK_STORE)
+            p->mem_in = true;
+        if (kind == PXK_STORE)
+            p->mem_out = true;
+    }
+    const uint64_t n = j->nstates;
+    for (int r = 0; r < 32; r++) {
+        if (!(livein >> r & 1))
+            continue;
+        int bits = (PIXEL_FLAG_REG_MASK >> r & 1) != 0;
+        for (uint64_t i = 0; bits && i < n; i++)
+            bits = j->regs[(uint64_t)r * n + i] <= 1;
+        if (bits)
+            p->in_flags |= 1u << r;
+        else
+            p->in_rows |= 1u << r;
+    }
+    uint32_t out = written & PIXEL_GUEST_REG_MASK;
+    for (int r = 0; r < 32; r++) {
+        if (!(out >> r & 1))
+            continue;
+        if ((PIXEL_FLAG_REG_MASK >> r & 1) && !(nonbool >> r & 1) &&
+            ((killed >> r & 1) || (p->in_flags >> r & 1)))
+            p->out_flags |= 1u << r;
+        else
+            p->out_rows |= 1u << r;
+    }
+    p->killed = killed;
+    uint64_t win = pixel_job_window(j);
+    p->bytes_in = 8 * (uint32_t)__builtin_popcount(p->in_rows) + (p->in_flags ? 1 : 0) +
+                  (p->mem_in ? (uint32_t)(8 * j->nregions + win) : 0);
+    p->bytes_out = 8 * (uint32_t)__builtin_popcount(p->out_rows) + (p->out_flags ? 1 : 0) + 2 +
+                   (p->mem_out ? (uint32_t)win : 0);
+}
+
+void pixel_xfer_pack_flags(const struct pixel_job *j, const struct pixel_xfer_plan *p,
+                           uint64_t first, uint64_t count, uint8_t *flags)
+{
+    const uint64_t n = j->nstates;
+    memset(flags, 0, (size_t)count);
+    for (int r = 16; r < 24; r++) {
+        if (!(p->in_flags >> r & 1))
+            continue;
+        const uint64_t *row = j->regs + (uint64_t)r * n + first;
+        const int bit = PIXEL_FLAG_BIT(r);
+        for (uint64_t i = 0; i < count; i++)
+            flags[i] |= (uint8_t)((row[i] & 1) << bit);
+    }
+}
+
+void pixel_xfer_expand(struct pixel_job *res, const struct pixel_xfer_plan *p,
+                       const uint64_t *out_rows, const uint8_t *out_flags,
+                       const uint16_t *status, const uint8_t *mem)
+{
+    const uint64_t n = res->nstates;
+    int slot = 0;
+    for (int r = 0; r < 32; r++)
+        if (p->out_rows >> r & 1)
+            memcpy(res->regs + (uint64_t)r * n, out_rows + (uint64_t)slot++ * n, (size_t)(n * 8));
+    for (int r = 16; r < 24 && out_flags; r++) {
+        if (!(p->out_flags >> r & 1))
+            continue;
+        uint64_t *row = res->regs + (uint64_t)r * n;
+        const int bit = PIXEL_FLAG_BIT(r);
+        for (uint64_t i = 0; i < n; i++)
+            row[i] = out_flags[i] >> bit & 1;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        res->fault[i] = (uint8_t)(status[i] >> 13);
+        res->fault_pc[i] = status[i] & 0x1fffu;
+    }
+    if (p->mem_out && mem)
+        memcpy(res->mem, mem, (size_t)(pixel_job_window(res) * n));
+    res->has_results = true;
 }

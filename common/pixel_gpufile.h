@@ -72,4 +72,51 @@ int pixel_job_read(const char *path, struct pixel_job *j, char *err, size_t errl
 long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
                        unsigned max_report);
 
+/* ---- the compact transfer path (docs/pixel-gpu.md "Compact transfers") ----
+ * What one block's microcode needs moved per state, derived from the
+ * program: the registers it reads before writing them (live-in), the guest
+ * registers (R0..R23) it writes (live-out), flag registers packed as bits of
+ * one byte where that is exact, memory windows only when it has memory
+ * operations (back only when it stores), and a 16-bit status (fault kind and
+ * pc).  Scratch registers R24..R31 are never moved out ("ignored at exit",
+ * docs/pixel-isa.md): a compact result equals the interpreter's on R0..R23,
+ * memory, fault kind and pc (pixel_job_compare_guest). */
+#define PIXEL_GUEST_REG_MASK 0x00ffffffu                 /* R0..R23 */
+#define PIXEL_FLAG_REG_MASK (0x3fu << 16 | 1u << 23)     /* CF..OF (R16..R21), DF (R23) */
+/* Bit of a flag register in the packed flag byte: CF..OF bits 0..5, DF bit 6. */
+#define PIXEL_FLAG_BIT(r) ((r) == 23 ? 6 : (r) - 16)
+/* The per-state status word: fault kind (< 8) in bits 13..15, pc (<= 4096) below. */
+#define PIXEL_XFER_STATUS(kind, pc) ((uint16_t)((unsigned)(kind) << 13 | (unsigned)(pc)))
+
+struct pixel_xfer_plan {
+    uint32_t in_rows, out_rows;     /* registers moved as 64-bit rows (bit r: Rr) */
+    uint32_t in_flags, out_flags;   /* flag registers moved as bits of the flag byte */
+    uint32_t killed;                /* written before any read or possible fault: not uploaded */
+    bool mem_in, mem_out;           /* memory windows (and region bases) up / back */
+    uint32_t bytes_in, bytes_out;   /* per state, everything included */
+};
+
+/* Derives the plan from j's program and, for live-in flags, its input
+ * values (a flag travels as a bit only when every state holds 0 or 1 in it;
+ * otherwise as a row).  Sound for any program, control flow and faults
+ * included (a register written after a possible fault or branch is also
+ * uploaded, since a state may stop before writing it). */
+void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p);
+
+/* Packs the live-in flags of states [first, first+count) into flags[0..count). */
+void pixel_xfer_pack_flags(const struct pixel_job *j, const struct pixel_xfer_plan *p,
+                           uint64_t first, uint64_t count, uint8_t *flags);
+
+/* Turns res (a copy of the job's input) into the result: the out rows
+ * (popcount(out_rows) rows of nstates u64 each, ascending register order),
+ * the packed out flags (nstates bytes, or NULL when none), the status words
+ * and, when the plan stores, the memory windows (nstates * window bytes). */
+void pixel_xfer_expand(struct pixel_job *res, const struct pixel_xfer_plan *p,
+                       const uint64_t *out_rows, const uint8_t *out_flags,
+                       const uint16_t *status, const uint8_t *mem);
+
+/* As pixel_job_compare, over the guest registers R0..R23 only. */
+long pixel_job_compare_guest(const struct pixel_job *a, const struct pixel_job *b, FILE *out,
+                             unsigned max_report);
+
 #endif /* TCGL_PIXEL_GPUFILE_H */

@@ -17,24 +17,29 @@
 
 static const char usage[] =
     "usage: pixel-gpu-tool gen PROGRAM N OUT [--seed S] [--regions SIZE,SIZE,...]\n"
-    "                          [--ptr REG:REGION]... [--step-limit L]\n"
-    "       pixel-gpu-tool run JOB OUT [--executor interp|batch] [--threads T] [--replicate K]\n"
-    "                          [--repeat R]\n"
-    "       pixel-gpu-tool compare EXPECTED ACTUAL [--max M]\n"
+    "                          [--ptr REG:REGION]... [--step-limit L] [--guest]\n"
+    "       pixel-gpu-tool run JOB OUT [--executor interp|batch|compact] [--threads T]\n"
+    "                          [--replicate K] [--repeat R]\n"
+    "       pixel-gpu-tool compare EXPECTED ACTUAL [--max M] [--guest]\n"
     "\n"
     "gen      writes a job: PROGRAM is an assembly file (docs/pixel-isa.md), 'allops'\n"
     "         (every opcode, with branches, a call and a loop) or 'random:SEED:LEN';\n"
     "         N random states (edge-biased registers; R28..R31 point into, near and past\n"
     "         regions 0 and 1; --ptr REG:REGION makes register REG point safely inside\n"
-    "         REGION, 16 bytes from its end).  Default regions: 64,32.\n"
+    "         REGION, 16 bytes from its end).  Default regions: 64,32.  --guest: the flag\n"
+    "         registers (R16..R21, DF R23) hold 0 or 1, as in a real x86 state.\n"
     "run      executes a job on the CPU and writes the result file; prints one line\n"
     "         'RESULT executor=... states=... seconds=... states_per_s=...'.  --threads\n"
     "         splits the batch executor over T threads (0: every core).  --replicate\n"
     "         tiles the states K times first (benchmarks); --repeat times R runs\n"
-    "         (each on a fresh copy) and reports the fastest.\n"
+    "         (each on a fresh copy) and reports the fastest.  --executor compact: the\n"
+    "         interpreter fed only what the compact GPU path uploads (every other\n"
+    "         register poisoned) and keeping only what it downloads, expanded back with\n"
+    "         the GPU driver's own pack/expand code: a CPU check of the transfer plan.\n"
     "compare  exits 0 when two result files agree bit for bit on every state\n"
     "         (registers, memory, fault kind, fault pc), else prints up to M (10)\n"
-    "         differences and exits 1.\n";
+    "         differences and exits 1.  --guest: registers R0..R23 only (scratch\n"
+    "         R24..R31 are ignored at exit; compact results do not carry them).\n";
 
 static int die(const char *what)
 {
@@ -89,9 +94,11 @@ static int cmd_gen(int argc, char **argv)
         return die("gen: N must be a positive 32-bit number");
     uint64_t seed = 1;
     uint32_t nregions = 2, sizes[4] = { 64, 32, 0, 0 }, step_limit = 0;
-    int ptr_reg[8], ptr_region[8], nptr = 0;
+    int ptr_reg[8], ptr_region[8], nptr = 0, guest = 0;
     for (int k = 4; k < argc; k++) {
-        if (strcmp(argv[k], "--seed") == 0 && k + 1 < argc)
+        if (strcmp(argv[k], "--guest") == 0)
+            guest = 1;
+        else if (strcmp(argv[k], "--seed") == 0 && k + 1 < argc)
             seed = strtoull(argv[++k], NULL, 0);
         else if (strcmp(argv[k], "--step-limit") == 0 && k + 1 < argc)
             step_limit = (uint32_t)strtoul(argv[++k], NULL, 0);
@@ -158,6 +165,9 @@ static int cmd_gen(int argc, char **argv)
             uint32_t sz = sizes[ptr_region[p]];
             r[ptr_reg[p]] = bases[ptr_region[p]] + (sz > 16 ? pixel_gen_u64(&g) % (sz - 15) : 0);
         }
+        for (int k = 0; guest && k < PIXEL_NREGS; k++)
+            if (PIXEL_FLAG_REG_MASK >> k & 1)
+                r[k] &= 1;
         for (int k = 0; k < PIXEL_NREGS; k++)
             j.regs[(uint64_t)k * N + i] = r[k];
         for (uint32_t k = 0; k < nregions; k++)
@@ -227,6 +237,49 @@ static int replicate(struct pixel_job *j, uint32_t k, char *err, size_t errlen)
     return 0;
 }
 
+/* The compact GPU path's data flow on the CPU: each state starts from
+ * poison except what the plan uploads, runs on the interpreter, and only
+ * what the plan downloads comes back, expanded with pixel_xfer_expand. */
+static int run_compact(struct pixel_job *work, const struct pixel_job *in,
+                       const struct pixel_xfer_plan *p)
+{
+    const uint64_t n = in->nstates;
+    const int nout = __builtin_popcount(p->out_rows);
+    uint8_t *fin = malloc((size_t)n + 1), *fout = calloc((size_t)n + 1, 1);
+    uint64_t *rows = malloc((size_t)(nout * n + 1) * 8);
+    uint16_t *status = malloc((size_t)(n + 1) * 2);
+    if (!fin || !fout || !rows || !status) {
+        free(fin), free(fout), free(rows), free(status);
+        return -1;
+    }
+    pixel_xfer_pack_flags(in, p, 0, n, fin);
+    struct pixel_batch b = view(work);
+    for (uint64_t i = 0; i < n; i++) {
+        struct pixel_state s;
+        struct x86_mem m;
+        struct pixel_result res;
+        pixel_batch_get(&b, (uint32_t)i, &s, &m);
+        for (int r = 0; r < PIXEL_NREGS; r++)
+            s.r[r] = (p->in_rows >> r & 1) ? in->regs[(uint64_t)r * n + i]
+                     : (p->in_flags >> r & 1) ? (uint64_t)(fin[i] >> PIXEL_FLAG_BIT(r) & 1)
+                     : 0xa5a5a5a5a5a5a5a5ull ^ (uint64_t)r << 56 ^ i;
+        pixel_run_valid(work->prog, work->ninsns, &s, work->step_limit, &res);
+        int slot = 0;
+        for (int r = 0; r < PIXEL_NREGS; r++) {
+            if (p->out_rows >> r & 1)
+                rows[(uint64_t)slot++ * n + i] = s.r[r];
+            if (p->out_flags >> r & 1)
+                fout[i] |= (uint8_t)((s.r[r] & 1) << PIXEL_FLAG_BIT(r));
+        }
+        status[i] = PIXEL_XFER_STATUS(res.fault, res.pc);
+    }
+    /* the windows were run in place (work->mem); the registers restart from the input */
+    memcpy(work->regs, in->regs, (size_t)(32 * n * 8));
+    pixel_xfer_expand(work, p, rows, p->out_flags ? fout : NULL, status, NULL);
+    free(fin), free(fout), free(rows), free(status);
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     if (argc < 3)
@@ -250,9 +303,9 @@ static int cmd_run(int argc, char **argv)
             return 2;
         }
     }
-    int interp = strcmp(executor, "interp") == 0;
-    if (!interp && strcmp(executor, "batch") != 0)
-        return die("run: --executor is interp or batch");
+    int interp = strcmp(executor, "interp") == 0, compact = strcmp(executor, "compact") == 0;
+    if (!interp && !compact && strcmp(executor, "batch") != 0)
+        return die("run: --executor is interp, batch or compact");
     char err[512];
     struct pixel_job j, work;
     if (pixel_job_read(argv[1], &j, err, sizeof err) || replicate(&j, rep, err, sizeof err))
@@ -269,7 +322,17 @@ static int cmd_run(int argc, char **argv)
         memcpy(work.mem, j.mem, win * n);
         struct pixel_batch b = view(&work);
         double t0 = now_s();
-        if (interp) {
+        if (compact) {
+            struct pixel_xfer_plan plan;
+            pixel_xfer_plan_make(&j, &plan);
+            if (run_compact(&work, &j, &plan))
+                return die("run: out of memory");
+            if (r == 0)
+                printf("PLAN in_rows=%#x in_flags=%#x out_rows=%#x out_flags=%#x mem_in=%d "
+                       "mem_out=%d bytes_in=%u bytes_out=%u\n", plan.in_rows, plan.in_flags,
+                       plan.out_rows, plan.out_flags, plan.mem_in, plan.mem_out, plan.bytes_in,
+                       plan.bytes_out);
+        } else if (interp) {
             for (uint64_t i = 0; i < n; i++) {
                 struct pixel_state s;
                 struct x86_mem m;
@@ -293,7 +356,7 @@ static int cmd_run(int argc, char **argv)
     for (uint64_t i = 0; i < n; i++)
         faulted += work.fault[i] != 0;
     printf("RESULT executor=%s threads=%u states=%llu faulted=%ld seconds=%.6f states_per_s=%.4g\n",
-           interp ? "interp" : "batch", interp ? 1 : threads, (unsigned long long)n, faulted, best,
+           executor, interp || compact ? 1 : threads, (unsigned long long)n, faulted, best,
            (double)n / best);
     int rc = 0;
     if (strcmp(argv[2], "-") != 0 && pixel_job_write(argv[2], &work, err, sizeof err))
@@ -308,8 +371,17 @@ static int cmd_compare(int argc, char **argv)
     if (argc < 3)
         return die("compare needs EXPECTED ACTUAL");
     unsigned max = 10;
-    if (argc >= 5 && strcmp(argv[3], "--max") == 0)
-        max = (unsigned)strtoul(argv[4], NULL, 0);
+    int guest = 0;
+    for (int k = 3; k < argc; k++) {
+        if (strcmp(argv[k], "--max") == 0 && k + 1 < argc)
+            max = (unsigned)strtoul(argv[++k], NULL, 0);
+        else if (strcmp(argv[k], "--guest") == 0)
+            guest = 1;
+        else {
+            fprintf(stderr, "pixel-gpu-tool compare: unknown option '%s'\n", argv[k]);
+            return 2;
+        }
+    }
     char err[512];
     struct pixel_job a, b;
     if (pixel_job_read(argv[1], &a, err, sizeof err))
@@ -323,13 +395,14 @@ static int cmd_compare(int argc, char **argv)
         pixel_job_free(&b);
         return die("compare: both files must be result files");
     }
-    long d = pixel_job_compare(&a, &b, stdout, max);
+    long d = guest ? pixel_job_compare_guest(&a, &b, stdout, max)
+                   : pixel_job_compare(&a, &b, stdout, max);
     long faulted = 0;
     for (uint32_t i = 0; i < a.nstates; i++)
         faulted += a.fault[i] != 0;
     if (d == 0)
-        printf("MATCH %u states bit for bit (%ld of them faulted, same kind and pc)\n", a.nstates,
-               faulted);
+        printf("MATCH %u states bit for bit%s (%ld of them faulted, same kind and pc)\n",
+               a.nstates, guest ? " on R0..R23 and memory" : "", faulted);
     else
         printf("MISMATCH %ld of %u states differ\n", d, a.nstates);
     pixel_job_free(&a);
