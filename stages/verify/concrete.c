@@ -463,6 +463,38 @@ static int run_chunk(struct vconc *e, unsigned n, const uint8_t *code, size_t le
     return 0;
 }
 
+/* Pairs of memory operands with different base registers (and no index):
+ * state_gen gives each base its own region, so they never alias; every
+ * VCONC_ALIAS_EVERY-th generated state is rewritten so that the second
+ * operand's address lands on or near the first's (offset 0, 1, 2, 4, -1,
+ * -4, 3 or 8 bytes), inside the first one's region. */
+#define VCONC_ALIAS_EVERY 8
+#define VCONC_MAX_ALIAS_PAIRS 16
+
+struct alias_pair { uint8_t a, b; };
+
+static unsigned alias_pairs(const struct state_gen_block *blk, struct alias_pair *out)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < blk->nmemops; i++)
+        for (unsigned j = 0; j < blk->nmemops && n < VCONC_MAX_ALIAS_PAIRS; j++) {
+            const struct state_gen_memop *a = &blk->memop[i], *b = &blk->memop[j];
+            if (a->base < 0 || b->base < 0 || a->index >= 0 || b->index >= 0 || a->base == b->base) continue;
+            out[n++] = (struct alias_pair){ (uint8_t)i, (uint8_t)j };
+        }
+    return n;
+}
+
+static void alias_state(const struct state_gen_block *blk, const struct alias_pair *pairs, unsigned npairs,
+                        uint64_t index, struct x86_regs *r)
+{
+    static const int64_t delta[8] = { 0, 1, 2, 4, -1, -4, 3, 8 };
+    uint64_t k = index / VCONC_ALIAS_EVERY;
+    const struct alias_pair *p = &pairs[k % npairs];
+    const struct state_gen_memop *a = &blk->memop[p->a], *b = &blk->memop[p->b];
+    r->gpr[b->base] = r->gpr[a->base] + (uint64_t)(a->disp - b->disp + delta[(k / npairs) % 8]);
+}
+
 int vconc_run(struct vconc *e, const uint8_t *code, size_t len, x86_locset live_out,
               const struct pixel_insn *prog, size_t nprog, const struct vconc_sample *samples,
               size_t nsamples, const struct vconc_opts *opts, struct vconc_result *r, char *err,
@@ -490,10 +522,14 @@ int vconc_run(struct vconc *e, const uint8_t *code, size_t len, x86_locset live_
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    struct alias_pair pairs[VCONC_MAX_ALIAS_PAIRS];
+    unsigned npairs = alias_pairs(&blk, pairs);
     for (unsigned base = 0; base < o.nstates; base += chunk) {
         unsigned n = o.nstates - base < chunk ? o.nstates - base : chunk;
         for (unsigned i = 0; i < n; i++) {
             state_gen_make(&blk, o.seed, base + i, &e->in[i], &e->min[i], &e->gen[i]);
+            if (npairs && (base + i) % VCONC_ALIAS_EVERY == VCONC_ALIAS_EVERY - 1)
+                alias_state(&blk, pairs, npairs, base + i, &e->in[i]);
             e->label[i] = base + i;
         }
         if (run_chunk(e, n, code, len, live_out, &vf, prog, nprog, &o, r, err, errlen) < 0) return -1;
