@@ -41,6 +41,7 @@ static void tmpl_free(struct offload_tmpl *t)
     free(t->ops);
     for (uint32_t i = 0; i < t->nsamples; i++) free(t->samples[i].mem.v);
     free(t->samples);
+    free(t->sample_param);
 }
 
 void offload_free(struct offload *off)
@@ -79,9 +80,11 @@ static struct offload_tmpl *tmpl_add(struct offload *off, const struct rec_synth
     snprintf(t->key, sizeof t->key, "%.*s", (int)j->template_key.len, j->template_key.ptr);
     t->code = malloc(j->code.len ? j->code.len : 1);
     t->samples = calloc(j->samples.n ? j->samples.n : 1, sizeof *t->samples);
-    if (!t->code || !t->samples) {
+    t->sample_param = calloc(j->samples.n ? j->samples.n : 1, sizeof *t->sample_param);
+    if (!t->code || !t->samples || !t->sample_param) {
         free(t->code);
         free(t->samples);
+        free(t->sample_param);
         return NULL;
     }
     memcpy(t->code, j->code.ptr, j->code.len);
@@ -101,6 +104,16 @@ static struct offload_tmpl *tmpl_add(struct offload *off, const struct rec_synth
         d->mem.v = malloc((s->mem.n ? s->mem.n : 1) * sizeof *d->mem.v);
         if (!d->mem.v) break;
         memcpy(d->mem.v, s->mem.v, s->mem.n * sizeof *d->mem.v);
+        /* The template's code carries placeholder immediates (0x10 + k,
+         * canon.h); the microcode computes with them.  A sample of an
+         * instance whose immediates differ is not a run of this code. */
+        for (uint32_t k = 0; k < j->instances.n; k++) {
+            const struct rec_instance *in = &j->instances.v[k];
+            if (in->pc != s->pre.rip) continue;
+            for (uint32_t m = 0; m < in->imms.n; m++)
+                if (in->imms.v[m] != 0x10u + m) t->sample_param[t->nsamples] = true;
+            break;
+        }
         t->nsamples++;
     }
     /* instruction count and disassembly */
@@ -131,6 +144,13 @@ static void replay_all(struct offload *off, struct offload_tmpl *t)
 {
     for (uint32_t i = 0; i < t->nsamples; i++) {
         char why[200];
+        if (t->sample_param[i]) {
+            t->replay_param_skips++;
+            t->replay_skipped++;
+            off->st.replay_param_skips++;
+            off->st.replay_skipped++;
+            continue;
+        }
         enum replay_outcome r = replay_sample(t->ops, t->nops, t->live_out, &t->vf, t->code_len, &t->samples[i], why,
                                               sizeof why);
         if (r == REPLAY_SKIPPED) {

@@ -63,7 +63,10 @@ struct offload_tmpl {
     uint64_t replay_checked, replay_agreed, replay_disagreed, replay_skipped;
     char replay_diff[200];            /* the first disagreement */
     struct rec_sample *samples;       /* deep copies */
+    bool *sample_param;               /* sample i's instance has immediates other than the
+                                         template's placeholders: not replayable */
     uint32_t nsamples;
+    uint64_t replay_param_skips;
     bool timed;
     struct speedup_result speed;
 };
@@ -74,7 +77,7 @@ struct offload_stats {
     uint64_t proved, refuted, unknown, timeouts, not_attempted, tests_failed_rejects, untested_rejects;
     uint64_t lib_hits;
     uint64_t fallback_events, fallback_logged;
-    uint64_t replay_checked, replay_agreed, replay_disagreed, replay_skipped, replay_rejects;
+    uint64_t replay_checked, replay_agreed, replay_disagreed, replay_skipped, replay_rejects, replay_param_skips;
     uint64_t user_insns, user_insns_offloaded;
     uint64_t tests_unicorn, tests_native, tests_failed;
 };

@@ -187,12 +187,62 @@ static void test_offload_stores_replays_and_reports(void **state)
     ltu_rmtree(dir);
 }
 
+/* A sample of an instance whose immediate differs from the template's
+ * placeholder is not replayed against the template's microcode (skipped,
+ * counted); one whose immediate is the placeholder is. */
+static void test_replay_skips_parameterised_instances(void **state)
+{
+    (void)state;
+    static const uint8_t add_imm[] = { 0x48, 0x83, 0xc0, 0x10 };   /* add rax, 0x10 (placeholder) */
+    x86_locset lo = X86_LOC_GPR(X86_RAX);
+    struct offload_options o = { .workload = "unit" };
+    struct offload *off = offload_new(NULL, &o);
+    assert_non_null(off);
+    struct rec_sample s[2];
+    memset(s, 0, sizeof s);
+    for (unsigned i = 0; i < 2; i++) {
+        s[i].pre.gpr[X86_RAX] = 100;
+        s[i].pre.rip = 0x401000 + 0x100 * i;
+        s[i].pre.rflags = 2;
+        s[i].post.present = true;
+        s[i].post.regs = s[i].pre;
+        s[i].post.regs.gpr[X86_RAX] = i == 0 ? 105 : 116;
+        s[i].post.regs.rip = s[i].pre.rip + 4;
+    }
+    struct rec_synth_job j;
+    struct rec_instance inst[2];
+    char key[LIBRARY_KEY_HEX_LEN + 1];
+    otu_job(&j, key, add_imm, sizeof add_imm, lo, &inst[0], s, 2);
+    uint64_t imm5 = 5, imm16 = 0x10;
+    inst[1] = inst[0];
+    inst[0].imms.n = 1; inst[0].imms.v = &imm5;                      /* real add rax, 5 */
+    inst[1].pc = 0x401100; inst[1].imms.n = 1; inst[1].imms.v = &imm16;
+    j.instances.n = 2;
+    j.instances.v = inst;
+    uint8_t ops[1024];
+    size_t nb = otu_microcode(add_imm, sizeof add_imm, lo, ops, 256);
+    struct rec_buf b;
+    rec_buf_init(&b);
+    char err[400];
+    assert_int_equal(otu_verdict(&b, &j, 0, ops, nb, 0, 0, "", ""), 0);
+    assert_int_equal(offload_handle_record(off, b.data, b.len, err, sizeof err), 0);
+    const struct offload_stats *st = offload_get_stats(off);
+    assert_int_equal(st->replay_param_skips, 1);
+    assert_int_equal(st->replay_checked, 1);
+    assert_int_equal(st->replay_agreed, 1);
+    assert_int_equal(st->replay_disagreed, 0);
+    assert_int_equal(offload_find(off, key)->status, REPORT_BLOCK_OFFLOADED);
+    rec_buf_free(&b);
+    offload_free(off);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_agrees_for_correct_microcode),
         cmocka_unit_test(test_replay_detects_wrong_microcode),
         cmocka_unit_test(test_offload_stores_replays_and_reports),
+        cmocka_unit_test(test_replay_skips_parameterised_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
