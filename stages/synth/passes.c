@@ -388,7 +388,7 @@ int sir_regalloc(struct sir_prog *p, char *err, size_t errlen)
                 if (owner[k] < 0)
                     got = (int)k;
             if (got < 0) {
-                snprintf(err, errlen, "regalloc: more than %d values live at IR instruction %zu",
+                snprintf(err, errlen, "regalloc: more than %d values live at IR instruction %zu (the Pixel has 8 scratch registers)",
                          PIXEL_NSCRATCH, i);
                 rc = -1;
                 break;

@@ -132,7 +132,7 @@ static int allocate_encode(const struct sir_prog *ir, struct sir_prog *tmp, stru
 {
     memcpy(tmp, ir, sizeof *tmp);
     if (sir_regalloc(tmp, err, errlen) != 0)
-        return -1;
+        return -1;   /* err says "regalloc: more than 8 values live" */
     return sir_encode(tmp, out, max, err, errlen);
 }
 
@@ -204,6 +204,50 @@ static void audit(struct synth *s, uint64_t job_id, size_t ninsns, x86_locset li
 }
 
 /* ---- one job -------------------------------------------------------------- */
+
+/* Index of the first instruction that reads a flag an earlier instruction
+ * of the block left architecturally undefined (e.g. cmove after imul), or
+ * -1.  Its result is not a function of the inputs, so no microcode can be
+ * proved equal to it: such a block stays with QEMU. */
+/* Flags a shift or rotate may leave undefined (their definedness depends on
+ * the count: x86_forms.h); for a CL count, every flag that may be. */
+static unsigned shift_undefined(const struct x86_insn *in, const struct x86_form *f)
+{
+    bool sh = f->sem == X86_SEM_SHL || f->sem == X86_SEM_SHR || f->sem == X86_SEM_SAR;
+    bool ro = f->sem == X86_SEM_ROL || f->sem == X86_SEM_ROR;
+    if (!sh && !ro)
+        return 0;
+    unsigned w = in->op[0].bits;
+    if (in->op[1].kind == X86_OK_CL)
+        return XF_O | (sh ? XF_A : 0) | (f->sem != X86_SEM_SAR && sh ? XF_C : 0);
+    unsigned c = (unsigned)(in->op[1].imm & (w == 64 ? 63 : 31));
+    if (c == 0)
+        return 0;
+    unsigned u = c != 1 ? XF_O : 0;
+    if (sh)
+        u |= XF_A | ((f->sem != X86_SEM_SAR && c >= w) ? XF_C : 0);
+    return u;
+}
+
+static int reads_undefined_flag(const struct x86_insn *in, size_t n, unsigned *flagmask)
+{
+    static const uint8_t cc_reads[8] = { XF_O, XF_C, XF_Z, XF_C | XF_Z, XF_S, XF_P, XF_S | XF_O,
+                                         XF_Z | XF_S | XF_O };
+    unsigned undef = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct x86_form *f = &x86_forms[in[i].form];
+        unsigned reads = f->cc != X86_CC_NONE ? cc_reads[(f->cc & 15) >> 1] : 0;
+        if (f->sem == X86_SEM_ADC || f->sem == X86_SEM_SBB)
+            reads |= XF_C;
+        if (reads & undef) {
+            *flagmask = reads & undef;
+            return (int)i;
+        }
+        const struct x86_sem_info *si = &x86_sems[f->sem];
+        undef = (undef & ~si->flags_written) | si->flags_undefined | shift_undefined(&in[i], f);
+    }
+    return -1;
+}
 
 static void qemu_only(struct synth_result *r, const char *mnemonic, const char *prefix, const char *detail)
 {
@@ -335,6 +379,16 @@ void synth_template(struct synth *s, uint64_t job_id, const uint8_t *code, size_
         goto out;
     }
 
+    unsigned um = 0;
+    int ub = reads_undefined_flag(s->insns, n, &um);
+    if (ub >= 0) {
+        char what[160];
+        snprintf(what, sizeof what, "%s reads flag(s) %#x that an earlier instruction left undefined",
+                 s->insns[ub].mnemonic, um);
+        qemu_only(r, s->insns[ub].mnemonic, "architecturally undefined result: ", what);
+        goto out;
+    }
+
     /* 3. baseline */
     uint64_t tb = now_us();
     struct sir_prog *tmp = malloc(sizeof *tmp);
@@ -349,7 +403,7 @@ void synth_template(struct synth *s, uint64_t job_id, const uint8_t *code, size_
     free(tmp);
     r->baseline_us = now_us() - tb;
     if (np < 0) {
-        if (s->o.core_only && strstr(err, "core")) {
+        if (s->o.core_only && (strstr(err, "core") || strstr(err, "regalloc"))) {
             qemu_only(r, "", "", err);
         } else {
             r->outcome = SYNTH_ERROR;
@@ -382,7 +436,11 @@ void synth_template(struct synth *s, uint64_t job_id, const uint8_t *code, size_
         if (r->proof == EQUIV_REFUTED) {
             char cx[1024];
             equiv_cex_format(&er.cex, cx, sizeof cx);
-            log_error("synth: job %llu: baseline refuted (lowering bug): %s", (unsigned long long)job_id, cx);
+            char hex[3 * 64 + 1] = "";
+            for (size_t i = 0; i < len && i < 64; i++)
+                snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", code[i]);
+            log_error("synth: job %llu: baseline refuted (lowering bug) for [%s] live %#x: %s",
+                      (unsigned long long)job_id, hex, live_out, cx);
         }
     }
     if (s->o.optimize && s->o.budget_ms && base_ok) {
