@@ -216,6 +216,40 @@ static void test_verify_records_bad_microcode(void **state)
     free(ops);
 }
 
+/* A proof that runs out of its per-template time is recorded as a timeout
+ * and not accepted, even though the concrete tests pass: imul rax, rbx
+ * against a 64-bit multiply built from 32-bit halves (equivalent, but hard
+ * for Z3) under a 1 ms budget. */
+static void test_verify_records_timeout(void **state)
+{
+    (void)state;
+    struct verify_options o;
+    verify_options_default(&o);
+    o.proof_timeout_ms = 1;
+    o.conc.nstates = 200;
+    struct verifier *v = verifier_new(&o, NULL);
+    assert_non_null(v);
+    struct fixture f = { .v = v };
+    rec_buf_init(&f.in);
+    rec_buf_init(&f.out);
+    rec_arena_init(&f.arena);
+    make_candidate(&f, 13, "48 0f af c3", TV_GPR(RAX),
+                   "ZEXT32 R24, R0\n SHRI R25, R0, 32\n ZEXT32 R26, R3\n SHRI R27, R3, 32\n"
+                   " MUL R28, R24, R26\n MUL R29, R24, R27\n MUL R30, R25, R26\n ADD R29, R29, R30\n"
+                   " SHLI R29, R29, 32\n ADD R0, R28, R29\n ADDI R22, R22, 4\n", 0);
+    const struct rec_verdict *vd = run_ok(&f);
+    printf("  proof: %u (3 = timeout, 2 = unknown) in %llu us; tests failed %u\n", vd->proof,
+           (unsigned long long)vd->proof_us, vd->tests_failed);
+    assert_true(vd->proof == VERIFY_TIMEOUT || vd->proof == VERIFY_UNKNOWN);
+    assert_int_equal(vd->tests_failed, 0);
+    assert_int_equal(verifier_stats(v)->accepted, 0);
+    assert_int_equal(verifier_stats(v)->rejected, 1);
+    verifier_free(v);
+    rec_buf_free(&f.in);
+    rec_buf_free(&f.out);
+    rec_arena_free(&f.arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_verify_records_qemu_only),
         cmocka_unit_test(test_verify_records_bad_then_good),
         cmocka_unit_test(test_verify_records_bad_microcode),
+        cmocka_unit_test(test_verify_records_timeout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
