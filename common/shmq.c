@@ -337,6 +337,16 @@ struct shmq *shmq_open(const char *path, enum shmq_role role)
         errno = EPROTO;
         return NULL;
     }
+    /* A producer or consumer only uses a queue private to its own user: a
+     * file someone else made (the names in /dev/shm are predictable) could
+     * read the trace or inject records (docs/security.md). */
+    if (!ro && (sb.st_uid != geteuid() || (sb.st_mode & 077))) {
+        set_error("%s: refusing a queue owned by uid %u with mode %04o (must be ours and 0600)", p,
+                  (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+        close(fd);
+        errno = EACCES;
+        return NULL;
+    }
     struct shmq_header copy;
     if (pread(fd, &copy, sizeof copy, 0) != (ssize_t)sizeof copy) {
         set_error("%s: cannot read header", p);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "shmq.h"
 #include "test_reliability_util.h"
 
 static int nfiles, ndirs, nbad;
@@ -139,8 +140,46 @@ static void test_created_private(void **state)
     prun_cleanup(&r);
 }
 
+/* A producer or consumer refuses a queue file that is not private to it
+ * (queue names in /dev/shm are predictable, e.g. qemu_trace_ID): another
+ * user's file, or one that group/others can open.  Observers may look. */
+static void test_foreign_queue_refused(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/tcgl-relperm-q-%d", (int)getpid());
+    unlink(path);
+    assert_int_equal(shmq_create(path, 1 << 16, 0), 0);
+    struct shmq *q = shmq_open(path, SHMQ_CONSUMER);
+    assert_non_null(q);
+    shmq_close(q);
+
+    assert_int_equal(chmod(path, 0666), 0);
+    errno = 0;
+    assert_null(shmq_open(path, SHMQ_PRODUCER));
+    assert_int_equal(errno, EACCES);
+    assert_null(shmq_open(path, SHMQ_CONSUMER));
+    q = shmq_open(path, SHMQ_OBSERVER);
+    assert_non_null(q);
+    shmq_close(q);
+
+    assert_int_equal(chmod(path, 0600), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chown(path, 65534, 65534), 0);   /* nobody's file */
+        errno = 0;
+        assert_null(shmq_open(path, SHMQ_CONSUMER));
+        assert_int_equal(errno, EACCES);
+    } else {
+        print_message("not root: the foreign-owner case is not checked\n");
+    }
+    unlink(path);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_created_private) };
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_created_private),
+        cmocka_unit_test(test_foreign_queue_refused),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
