@@ -119,9 +119,9 @@ int main(int argc, char **argv)
         const struct offload_stats *s = offload_get_stats(off);
         log_info("offload: %zu templates: %" PRIu64 " stored verified, %" PRIu64 " QEMU-only, %" PRIu64
                  " library hits, %" PRIu64 " refuted, %" PRIu64 " unknown/timeout; replay %" PRIu64 "/%" PRIu64
-                 " agree (%" PRIu64 " skipped); coverage %.1f%%; fallback events %" PRIu64,
+                 " agree (%" PRIu64 " skipped, %" PRIu64 " of them instances with other immediates); coverage %.1f%%; fallback events %" PRIu64,
                  offload_ntemplates(off), s->stored_verified, s->stored_qemu_only, s->lib_hits, s->refuted,
-                 s->unknown + s->timeouts, s->replay_agreed, s->replay_checked, s->replay_skipped,
+                 s->unknown + s->timeouts, s->replay_agreed, s->replay_checked, s->replay_skipped, s->replay_param_skips,
                  s->user_insns ? 100.0 * (double)s->user_insns_offloaded / (double)s->user_insns : 0.0,
                  s->fallback_events);
     }

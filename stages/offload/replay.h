@@ -13,7 +13,9 @@
  *     rip when the live-out set holds X86_LOC_RIP, against the post state;
  *   - every recorded store that no later store overlaps: the bytes at its
  *     address after the microcode ran must be the stored value.
- * A sample without a post state is checked on its stores only.
+ * A sample without a post state is skipped: cluster sends none when the
+ * block is only part of the sampled TB, and then the recorded accesses may
+ * include those of the instructions after the block.
  */
 #ifndef TCGL_OFFLOAD_REPLAY_H
 #define TCGL_OFFLOAD_REPLAY_H
