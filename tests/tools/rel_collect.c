@@ -3,6 +3,7 @@
  * writes what it kept to FILE, one line per distinct item, sorted:
  *
  *   SYNTH_JOB <template_key> <exec_count> <instances>   (latest job per key)
+ *   VERDICT <template_key> <proof> <tests_failed>       (latest verdict per key)
  *   <TYPE> <count>                                      (other record types)
  *
  *   rel_collect --out FILE
@@ -77,15 +78,21 @@ int main(int argc, char **argv)
             bad++;
         } else {
             char key[100];
+            const struct rec_synth_job *vj = &r.u.verdict.candidate.job;
             if (r.type == REC_SYNTH_JOB)
                 snprintf(key, sizeof key, "SYNTH_JOB %.*s", (int)r.u.synth_job.template_key.len,
                          r.u.synth_job.template_key.ptr);
+            else if (r.type == REC_VERDICT)
+                snprintf(key, sizeof key, "VERDICT %.*s", (int)vj->template_key.len, vj->template_key.ptr);
             else
                 snprintf(key, sizeof key, "%s", rec_type_name(r.type));
             struct item *it = item_get(key);
             if (it && r.type == REC_SYNTH_JOB) {
                 it->a = r.u.synth_job.exec_count;
                 it->b = r.u.synth_job.instances.n;
+            } else if (it && r.type == REC_VERDICT) {
+                it->a = r.u.verdict.proof;
+                it->b = r.u.verdict.tests_failed;
             } else if (it) {
                 it->a++;
             }
@@ -102,7 +109,7 @@ int main(int argc, char **argv)
         FILE *f = fopen(tmp, "w");
         if (!f) { log_error("rel_collect: %s: cannot write", tmp); return 1; }
         for (size_t i = 0; i < nitems; i++) {
-            if (!strncmp(items[i].key, "SYNTH_JOB ", 10))
+            if (!strncmp(items[i].key, "SYNTH_JOB ", 10) || !strncmp(items[i].key, "VERDICT ", 8))
                 fprintf(f, "%s %llu %llu\n", items[i].key, (unsigned long long)items[i].a,
                         (unsigned long long)items[i].b);
             else
