@@ -10,11 +10,11 @@
  * the record type / field / byte offset, and the stage's real output equals
  * that of the clean input.
  *
- *   trace:  rel_trace_source (6 loops) -> C -> cfg -> C -> cluster -> C -> rel_collect
+ *   trace:  rel_trace_source (6 loops) -> C -> cfg -> C -> cluster -> C -> synth -> C
+ *           -> verify -> C -> rel_collect
  *   verdicts: rel_cand_source -> C -> verify -> C -> offload (library)
  *
- * Stages that do not exist yet (no stages/NAME/main.c built) are skipped
- * with a message; synth is covered when its executable exists.
+ * A stage whose executable is not built skips its chain with a message.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,8 +67,8 @@ static void check_bad(struct prun *r, const char *stage, const char *report)
 static void test_trace_edges(void **state)
 {
     (void)state;
-    if (!have_exe("cfg") || !have_exe("cluster")) {
-        print_message("cfg or cluster not built: skipped\n");
+    if (!have_exe("cfg") || !have_exe("cluster") || !have_exe("synth") || !have_exe("verify")) {
+        print_message("cfg, cluster, synth or verify not built: skipped\n");
         skip();
     }
     struct prun r;
@@ -95,6 +95,18 @@ static void test_trace_edges(void **state)
               "  - name: c3\n"
               "    executable: %B/tests/tools/rel_corrupt\n"
               "    args: [--per, \"8\", --seed, \"3\", --report, \"c3.txt\"]\n"
+              "  - name: synth\n"
+              "    executable: %B/bin/synth\n"
+              "    args: [--no-library, --no-optimize]\n"
+              "  - name: c4\n"
+              "    executable: %B/tests/tools/rel_corrupt\n"
+              "    args: [--per, \"8\", --seed, \"4\", --report, \"c4.txt\"]\n"
+              "  - name: verify\n"
+              "    executable: %B/bin/verify\n"
+              "    args: [--states, \"100\"]\n"
+              "  - name: c5\n"
+              "    executable: %B/tests/tools/rel_corrupt\n"
+              "    args: [--per, \"8\", --seed, \"5\", --report, \"c5.txt\"]\n"
               "  - name: collect\n"
               "    executable: %B/tests/tools/rel_collect\n"
               "    args: [--out, \"collect.txt\"]\n"
@@ -104,7 +116,11 @@ static void test_trace_edges(void **state)
               "  - {from: cfg, to: c2}\n"
               "  - {from: c2, to: cluster}\n"
               "  - {from: cluster.jobs, to: c3}\n"
-              "  - {from: c3, to: collect}\n"
+              "  - {from: c3, to: synth}\n"
+              "  - {from: synth, to: c4}\n"
+              "  - {from: c4, to: verify}\n"
+              "  - {from: verify, to: c5}\n"
+              "  - {from: c5, to: collect}\n"
               "  - {from: cluster.hits, to: collect}\n");
     prun_start(&r);
     int rc = prun_wait(&r, 150);
@@ -116,14 +132,18 @@ static void test_trace_edges(void **state)
     /* counted */
     check_bad(&r, "cfg", "out/report/c1.txt");
     check_bad(&r, "cluster", "out/report/c2.txt");
-    check_bad(&r, "collect", "out/report/c3.txt");
+    check_bad(&r, "synth", "out/report/c3.txt");
+    check_bad(&r, "verify", "out/report/c4.txt");
+    check_bad(&r, "collect", "out/report/c5.txt");
     /* named */
     check_log(&r, "cfg", rel_injected(r.dir, "out/report/c1.txt"), "TRACE_EXEC");
     check_log(&r, "cluster", rel_injected(r.dir, "out/report/c2.txt"), "BLOCK");
-    check_log(&r, "collect", rel_injected(r.dir, "out/report/c3.txt"), "SYNTH_JOB");
+    check_log(&r, "synth", rel_injected(r.dir, "out/report/c3.txt"), "SYNTH_JOB");
+    check_log(&r, "verify", rel_injected(r.dir, "out/report/c4.txt"), "CANDIDATE");
+    check_log(&r, "collect", rel_injected(r.dir, "out/report/c5.txt"), "VERDICT");
 
     /* nothing valid lost: every execution of the 6 loops counted, the 6
-     * templates with all their executions reached the end */
+     * templates were synthesized, and each was proved and tested */
     char *j = rel_slurpf("%s/cfg.json", rep);
     assert_non_null(j);
     assert_int_equal(rel_count(j, "\"exec_count\": 20000,"), 6);
@@ -135,8 +155,8 @@ static void test_trace_edges(void **state)
     j = rel_slurpf("%s/collect.txt", rep);
     assert_non_null(j);
     fprintf(stderr, "  collected:\n%s", j);
-    assert_int_equal(rel_count(j, "SYNTH_JOB "), 6);
-    assert_int_equal(rel_count(j, " 20000 1\n"), 6);
+    assert_int_equal(rel_count(j, "VERDICT "), 6);
+    assert_int_equal(rel_count(j, " 0 0\n"), 6);      /* proof 0 (proved), 0 tests failed */
     free(j);
     prun_cleanup(&r);
 }
@@ -159,8 +179,6 @@ static void test_verdict_edges(void **state)
         print_message("verify or offload not built: skipped\n");
         skip();
     }
-    bool synth = have_exe("synth");
-    if (!synth) print_message("synth not built: the SYNTH_JOB -> synth edge is not covered\n");
     struct prun r;
     prun_init(&r, "relverd",
               "defaults:\n"
