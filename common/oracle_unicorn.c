@@ -35,6 +35,11 @@ struct oracle_unicorn {
     enum oracle_kind kind;
     int vector;
     uint64_t fault_addr, fault_rip;
+    /* Unicorn 2.0.1 never clears an exception its UC_HOOK_INTR hook saw
+     * (unicorn-engine/unicorn#1883): the next one is escalated to a double
+     * fault (#DF), then a triple fault ends emulation, and later #DE are
+     * lost.  So the engine is reopened before the run after one. */
+    bool reopen;
 };
 
 static const int uc_gpr[X86_NGPR] = {
@@ -59,6 +64,7 @@ static enum oracle_kind kind_of_vector(uint32_t v)
 static void on_intr(uc_engine *uc, uint32_t intno, void *user)
 {
     struct oracle_unicorn *o = user;
+    o->reopen = true;
     if (o->kind == ORACLE_OK) {
         o->kind = kind_of_vector(intno);
         o->vector = (int)intno;
@@ -117,17 +123,19 @@ static bool on_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int s
     return false;
 }
 
-struct oracle_unicorn *oracle_unicorn_create(unsigned state_timeout_ms)
+/* A fresh engine with the oracle's hooks; nothing mapped.  0, or -1 (logged). */
+static int open_engine(struct oracle_unicorn *o)
 {
-    struct oracle_unicorn *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    o->timeout_ms = state_timeout_ms ? state_timeout_ms : 100;
+    o->ndata = 0;
+    o->code.start = o->code.end = 0;
+    o->code_len = 0;
+    o->code_hooked = false;
+    o->reopen = false;
     uc_err e = uc_open(UC_ARCH_X86, UC_MODE_64, &o->uc);
     if (e != UC_ERR_OK) {
         log_error("oracle_unicorn: uc_open: %s", uc_strerror(e));
-        free(o);
-        return NULL;
+        o->uc = NULL;
+        return -1;
     }
     uc_hook h;
     if ((e = uc_hook_add(o->uc, &h, UC_HOOK_INTR, (void *)on_intr, o, 1, 0)) != UC_ERR_OK
@@ -136,6 +144,19 @@ struct oracle_unicorn *oracle_unicorn_create(unsigned state_timeout_ms)
         || (e = uc_hook_add(o->uc, &h, UC_HOOK_MEM_INVALID, (void *)on_mem_invalid, o, 1, 0)) != UC_ERR_OK) {
         log_error("oracle_unicorn: uc_hook_add: %s", uc_strerror(e));
         uc_close(o->uc);
+        o->uc = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+struct oracle_unicorn *oracle_unicorn_create(unsigned state_timeout_ms)
+{
+    struct oracle_unicorn *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->timeout_ms = state_timeout_ms ? state_timeout_ms : 100;
+    if (open_engine(o) != 0) {
         free(o);
         return NULL;
     }
@@ -146,7 +167,8 @@ void oracle_unicorn_destroy(struct oracle_unicorn *o)
 {
     if (!o)
         return;
-    uc_close(o->uc);
+    if (o->uc)
+        uc_close(o->uc);
     free(o);
 }
 
@@ -263,6 +285,14 @@ static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, co
     memset(res, 0, sizeof *res);
     res->vector = -1;
     *out = *in;
+    if (o->reopen || !o->uc) {
+        if (o->uc)
+            uc_close(o->uc);
+        if (open_engine(o) != 0) {
+            res->kind = ORACLE_FAULT_CRASH;
+            return;
+        }
+    }
     if (data_ranges(mem_in, dr, &nd) != 0) {
         res->kind = ORACLE_FAULT_UNMAPPABLE;
         return;
