@@ -1,19 +1,28 @@
-/* test_reliability_kill — SIGKILL the analysis stages at random moments of a
- * real pipeline under the real pipectl (which restarts them): the templates
- * that come out at the end are the same as in a clean run.
+/* test_reliability_kill — SIGKILL stages at random moments of a real
+ * pipeline under the real pipectl (which restarts them): what comes out at
+ * the end is the same as in a clean run.
  *
- *   rel_trace_source (6 distinct hot loops, slow) -> cfg -> cluster -> rel_collect
+ *   rel_trace_source (6 distinct hot loops, slow) -> cfg -> cluster -> synth -> verify -> SINK
  *
- * A clean run and a run with random SIGKILLs of cluster (a fixed seed picks
- * the moments) are compared on rel_collect's output:
- * the set of SYNTH_JOB template keys and, per key, its instance count.  The
- * execution counts are printed, not compared (a job carries the count of
- * the moment its template became hot, which depends on timing).  Killing cfg
- * as well is the second test, skipped by default: cfg is not crash-safe yet
- * (below).
+ * A clean run and a run with SIGKILLs of the victims (a fixed seed picks the
+ * victim and the moment) are compared:
  *
- * The whole pipeline (synth, verify, offload; comparing library entries)
- * is not covered here yet: synth has no executable at the time of writing.
+ *   - SINK = rel_collect: the set of VERDICTs (template key, proof result,
+ *     failed tests) that reached the end; victims cluster, synth, verify.
+ *   - SINK = offload with a library: the library's entries (key, kind, Pixel
+ *     ops) — the issue's "same verified entries as a clean run"; victims
+ *     cluster, synth, verify, offload.  Skipped unless TCGL_REL_KILL_OFFLOAD=1:
+ *     offload aborts under UBSan on every job with a sample without memory
+ *     accesses (stages/offload/offload.c, memcpy from NULL), so it crash-loops
+ *     in the sanitizer build even without kills.
+ *   - victims including cfg: skipped unless TCGL_REL_KILL_CFG=1; cfg is not
+ *     crash-safe (it keeps its graph, and the final counts it emits at
+ *     TRACE_END, in memory while it commits its input; a cfg killed mid-trace
+ *     forgets every TB defined before: docs/cfg.md "Limits").  Measured: 2
+ *     of 6 and 0 of 6 templates reached the end in two runs.
+ *
+ * A job or verdict repeated after a restart (at-least-once) is harmless: the
+ * sinks keep the latest per template key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,10 +31,13 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <sys/stat.h>
 
+#include "library.h"
 #include "test_reliability_util.h"
 
-static const char pipeline[] =
+static const char head[] =
+    "  library: out/library\n"
     "defaults:\n"
     "  restart: {max_restarts: 20, window: 60s, backoff: 20ms, backoff_max: 200ms}\n"
     "stages:\n"
@@ -39,24 +51,91 @@ static const char pipeline[] =
     "    executable: %B/bin/cluster\n"
     "    args: [--threshold, \"5000\", --no-library]\n"
     "    outputs: [jobs, hits]\n"
-    "  - name: collect\n"
+    "  - name: synth\n"
+    "    executable: %B/bin/synth\n"
+    "    args: [--no-library, --no-optimize]\n"
+    "  - name: verify\n"
+    "    executable: %B/bin/verify\n"
+    "    args: [--states, \"100\"]\n";
+
+static const char tail_collect[] =
+    "  - name: sink\n"
     "    executable: %B/tests/tools/rel_collect\n"
     "    args: [--out, \"collect.txt\"]\n"
     "edges:\n"
     "  - {from: source, to: cfg}\n"
     "  - {from: cfg, to: cluster}\n"
-    "  - {from: cluster.jobs, to: collect}\n"
-    "  - {from: cluster.hits, to: collect}\n";
+    "  - {from: cluster.jobs, to: synth}\n"
+    "  - {from: cluster.hits, to: sink}\n"
+    "  - {from: synth, to: verify}\n"
+    "  - {from: verify, to: sink}\n";
 
-/* Runs the pipeline; with kills > 0, SIGKILLs a victim (victims: "cfg",
- * "cluster" or "cfg,cluster") that many times at pseudo-random moments.  Returns rel_collect's output (malloc'd)
- * and the number of kills done in *done. */
-static char *run(const char *name, int kills, const char *victims, int *done)
+static const char tail_offload[] =
+    "  - name: sink\n"
+    "    executable: %B/bin/offload\n"
+    "    args: [--speed-blocks, \"0\", --no-native]\n"
+    "edges:\n"
+    "  - {from: source, to: cfg}\n"
+    "  - {from: cfg, to: cluster}\n"
+    "  - {from: cluster.jobs, to: synth}\n"
+    "  - {from: cluster.hits, to: sink}\n"
+    "  - {from: synth, to: verify}\n"
+    "  - {from: verify, to: sink}\n";
+
+static bool have_all(bool offload)
 {
-    char body[sizeof pipeline + 64];
-    const char *delay = kills ? "25" : "0";
+    static const char *const need[] = { "cfg", "cluster", "synth", "verify", "offload" };
+    for (size_t i = 0; i < sizeof need / sizeof need[0] - (offload ? 0 : 1); i++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/bin/%s", prun_build(), need[i]);
+        if (access(p, X_OK) != 0) {
+            print_message("%s not built: skipped\n", need[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Library entries as sorted "key kind ops-hex" lines. */
+static void library_lines(const char *dir, char *out, size_t len)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null | grep '\\.json$' | sort", dir);
+    FILE *p = popen(cmd, "r");
     size_t o = 0;
-    for (const char *p = pipeline; *p; p++) {
+    out[0] = 0;
+    char name[300];
+    while (fgets(name, sizeof name, p)) {
+        name[strcspn(name, "\n")] = 0;
+        char *json = rel_slurpf("%s/%s", dir, name);
+        if (!json) continue;
+        struct library_entry e;
+        char err[300];
+        char key[LIBRARY_KEY_HEX_LEN + 1];
+        snprintf(key, sizeof key, "%.64s", name);
+        if (library_entry_parse(json, strlen(json), key, &e, err, sizeof err)) {
+            o += (size_t)snprintf(out + o, len - o, "%s %s ", key, library_kind_name(e.kind));
+            for (size_t i = 0; i < e.pixel_ops_len && o + 3 < len; i++)
+                o += (size_t)snprintf(out + o, len - o, "%02x", e.pixel_ops[i]);
+            o += (size_t)snprintf(out + o, len - o, "\n");
+            library_entry_free(&e);
+        } else {
+            o += (size_t)snprintf(out + o, len - o, "%s CORRUPT %s\n", key, err);
+        }
+        free(json);
+    }
+    pclose(p);
+}
+
+/* Runs the pipeline; kills > 0 SIGKILLs one of `victims` (comma-separated)
+ * that many times at pseudo-random moments.  Returns the outcome in out
+ * (rel_collect's file, or the library's lines) and the kills done. */
+static int run(const char *name, bool offload, int kills, const char *victims, char *out, size_t len)
+{
+    static char body[8192];
+    const char *delay = kills ? "60" : "0";
+    size_t o = 0;
+    for (const char *p = head; *p; p++) {
         if (p[0] == '%' && p[1] == 'D') {
             o += (size_t)snprintf(body + o, sizeof body - o, "%s", delay);
             p++;
@@ -65,82 +144,82 @@ static char *run(const char *name, int kills, const char *victims, int *done)
         }
     }
     body[o] = 0;
+    strncat(body, offload ? tail_offload : tail_collect, sizeof body - strlen(body) - 1);
+    char vlist[8][32];
+    int nv = 0;
+    for (const char *v = victims; v && *v && nv < 8;) {
+        size_t n = strcspn(v, ",");
+        snprintf(vlist[nv++], sizeof vlist[0], "%.*s", (int)n, v);
+        v += n + (v[n] == ',');
+    }
     struct prun r;
     prun_init(&r, name, body);
     prun_start(&r);
     assert_true(prun_ready(&r, 60));
     uint64_t seed = 12345;
-    *done = 0;
+    int done = 0;
     for (int k = 0; k < kills && !prun_poll_exit(&r); k++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        usleep(150000 + (unsigned)((seed >> 33) % 250000));
-        const char *stage = strchr(victims, ',') ? ((seed >> 20) & 1 ? "cfg" : "cluster") : victims;
+        usleep(250000 + (unsigned)((seed >> 33) % 500000));
+        const char *stage = vlist[(seed >> 20) % (uint64_t)nv];
         int pid = prun_worker_pid(&r, stage, 0);
         if (pid > 0 && kill(pid, SIGKILL) == 0) {
-            (*done)++;
+            done++;
             fprintf(stderr, "  killed %s (pid %d)\n", stage, pid);
         }
     }
-    int rc = prun_wait(&r, 150);
+    int rc = prun_wait(&r, 240);
     if (rc != 0) prun_dump(&r);
     assert_int_equal(rc, 0);
-    char *c = rel_slurpf("%s/%s", r.dir, "out/report/collect.txt");
-    assert_non_null(c);
+    if (offload) {
+        char lib[400];
+        snprintf(lib, sizeof lib, "%s/out/library", r.dir);
+        library_lines(lib, out, len);
+    } else {
+        char *c = rel_slurpf("%s/out/report/collect.txt", r.dir);
+        assert_non_null(c);
+        snprintf(out, len, "%s", c);
+        free(c);
+    }
     prun_cleanup(&r);
-    return c;
+    return done;
 }
 
-/* "SYNTH_JOB key exec instances" lines -> "key instances" lines. */
-static void keys_and_instances(const char *in, char *out, size_t len)
+static void compare_with_clean(bool offload, const char *victims, int kills)
 {
-    size_t o = 0;
-    out[0] = 0;
-    const char *p = in;
-    while ((p = strstr(p, "SYNTH_JOB "))) {
-        char key[80];
-        unsigned long long ex, inst;
-        if (sscanf(p, "SYNTH_JOB %79s %llu %llu", key, &ex, &inst) == 3)
-            o += (size_t)snprintf(out + o, len - o, "%s %llu\n", key, inst);
-        p += 10;
-    }
-}
-
-/* Clean run vs a run with `kills` SIGKILLs of `victims`: same templates. */
-static void compare_with_clean(const char *victims, int kills)
-{
-    char p[1200];
-    snprintf(p, sizeof p, "%s/bin/cluster", prun_build());
-    if (access(p, X_OK) != 0) {
-        print_message("cfg/cluster not built: skipped\n");
-        skip();
-    }
-    int done;
-    static char clean[8192], killed[8192], a[8192], b[8192];
-    char *c = run("relkill0", 0, NULL, &done);
-    snprintf(clean, sizeof clean, "%s", c);
-    free(c);
-    c = run("relkill1", kills, victims, &done);
-    snprintf(killed, sizeof killed, "%s", c);
-    free(c);
+    static char clean[65536], killed[65536];
+    run("relkill0", offload, 0, NULL, clean, sizeof clean);
+    int done = run("relkill1", offload, kills, victims, killed, sizeof killed);
     fprintf(stderr, "clean run:\n%s%d kills of %s, then:\n%s", clean, done, victims, killed);
     assert_true(done >= kills / 2);
-    assert_int_equal(rel_count(clean, "SYNTH_JOB "), 6);
-    keys_and_instances(clean, a, sizeof a);
-    keys_and_instances(killed, b, sizeof b);
-    assert_string_equal(a, b);
+    if (offload)
+        assert_int_equal(rel_count(clean, " verified "), 6);
+    else
+        assert_int_equal(rel_count(clean, "VERDICT "), 6);
+    assert_string_equal(clean, killed);
 }
 
-static void test_sigkill_cluster(void **state)
+static void test_sigkill_cluster_synth_verify(void **state)
 {
     (void)state;
-    compare_with_clean("cluster", 8);
+    if (!have_all(false)) skip();
+    compare_with_clean(false, "cluster,synth,verify", 10);
 }
 
-/* Known to lose templates today: cfg keeps its graph (and the final counts
- * it emits at TRACE_END) in memory while committing its input, so a cfg
- * killed mid-trace forgets every TB defined before (docs/cfg.md "Limits").
- * Run with TCGL_REL_KILL_CFG=1 to check (it fails until cfg is crash-safe). */
-static void test_sigkill_cfg_and_cluster(void **state)
+static void test_sigkill_with_offload(void **state)
+{
+    (void)state;
+    const char *e = getenv("TCGL_REL_KILL_OFFLOAD");
+    if (!e || strcmp(e, "1")) {
+        print_message("offload aborts under UBSan (stages/offload/offload.c: memcpy from a NULL sample "
+                      "memory list); set TCGL_REL_KILL_OFFLOAD=1 to run this check\n");
+        skip();
+    }
+    if (!have_all(true)) skip();
+    compare_with_clean(true, "cluster,synth,verify,sink", 10);
+}
+
+static void test_sigkill_cfg(void **state)
 {
     (void)state;
     const char *e = getenv("TCGL_REL_KILL_CFG");
@@ -149,14 +228,16 @@ static void test_sigkill_cfg_and_cluster(void **state)
                       "docs/cfg.md Limits); set TCGL_REL_KILL_CFG=1 to run this check\n");
         skip();
     }
-    compare_with_clean("cfg,cluster", 8);
+    if (!have_all(false)) skip();
+    compare_with_clean(false, "cfg,cluster", 8);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sigkill_cluster),
-        cmocka_unit_test(test_sigkill_cfg_and_cluster),
+        cmocka_unit_test(test_sigkill_cluster_synth_verify),
+        cmocka_unit_test(test_sigkill_with_offload),
+        cmocka_unit_test(test_sigkill_cfg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
