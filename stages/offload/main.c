@@ -34,7 +34,7 @@ static const char usage[] =
     "  --workload NAME   first-seen workload recorded in new entries (default: pipeline name)\n"
     "  --work-dir DIR    harness sources/binaries (default $TCGL_RUN_DIR/offload)\n"
     "  --no-native       skip the sandboxed native ceiling\n"
-    "  --gpu, --no-gpu   use the CUDA executor when a GPU is present (default: no)\n"
+    "  --gpu, --no-gpu   GPU figures: not wired yet (logs whether a GPU is present)\n"
     "  -h, --help        this text\n";
 
 static int parse_u32(const char *opt, const char *s, uint32_t *out)
@@ -113,6 +113,9 @@ int main(int argc, char **argv)
     if (rc == 0 && ended) {
         if (o.gpu && access("/dev/nvidia0", F_OK) != 0)
             log_info("offload: GPU enabled but no GPU present: no GPU figures");
+        else if (o.gpu)
+            log_warn("offload: a GPU is present, but this stage does not drive the CUDA executor yet "
+                     "(stages/offload/gpu, bench-gpu): no GPU figures");
         offload_measure(off);
         const char *dir = st.report_dir ? st.report_dir : ".";
         offload_write_report(off, dir, st.pipeline);
