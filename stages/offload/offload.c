@@ -87,7 +87,7 @@ static struct offload_tmpl *tmpl_add(struct offload *off, const struct rec_synth
         free(t->sample_param);
         return NULL;
     }
-    memcpy(t->code, j->code.ptr, j->code.len);
+    if (j->code.len) memcpy(t->code, j->code.ptr, j->code.len);
     t->code_len = j->code.len;
     t->cpu_mode = j->cpu_mode;
     t->cls = j->class;
@@ -103,7 +103,7 @@ static struct offload_tmpl *tmpl_add(struct offload *off, const struct rec_synth
         *d = *s;
         d->mem.v = malloc((s->mem.n ? s->mem.n : 1) * sizeof *d->mem.v);
         if (!d->mem.v) break;
-        memcpy(d->mem.v, s->mem.v, s->mem.n * sizeof *d->mem.v);
+        if (s->mem.n) memcpy(d->mem.v, s->mem.v, s->mem.n * sizeof *d->mem.v);
         /* The template's code carries placeholder immediates (0x10 + k,
          * canon.h); the microcode computes with them.  A sample of an
          * instance whose immediates differ is not a run of this code. */

@@ -436,9 +436,11 @@ int speedup_measure(const struct speedup_block *b, const struct speedup_options 
     batch_load(&pristine, &s);
     size_t regs_bytes = (size_t)PIXEL_NREGS * s.n * sizeof(uint64_t), mem_bytes = (size_t)s.n * s.window;
     memcpy(ref.regs, pristine.regs, regs_bytes);
-    memcpy(ref.region_base, pristine.region_base, (size_t)s.nregions * s.n * 8);
-    memcpy(ref.mem, pristine.mem, mem_bytes);
-    memcpy(work.region_base, pristine.region_base, (size_t)s.nregions * s.n * 8);
+    if (s.nregions) {   /* no region: those arrays may be NULL */
+        memcpy(ref.region_base, pristine.region_base, (size_t)s.nregions * s.n * 8);
+        memcpy(ref.mem, pristine.mem, mem_bytes);
+        memcpy(work.region_base, pristine.region_base, (size_t)s.nregions * s.n * 8);
+    }
     char perr[160];
     if (pixel_exec_batch(b->ops, b->nops, &ref, 0, perr, sizeof perr) != 0) {
         snprintf(r->why, sizeof r->why, "microcode faults on the states (%s)", perr[0] ? perr : "a state faulted");
@@ -453,7 +455,7 @@ int speedup_measure(const struct speedup_block *b, const struct speedup_options 
         free(wm);
         goto out;
     }
-    memcpy(work.mem, pristine.mem, mem_bytes);
+    if (mem_bytes) memcpy(work.mem, pristine.mem, mem_bytes);
     for (uint32_t i = 0; i < s.n; i++) {
         struct x86_mem m;
         struct pixel_state dummy;
