@@ -64,13 +64,13 @@ static void test_verify_faults_divide(void **state)
     (void)state;
     struct vconc_result r;
     run("f7 f3", TV_GPR(RAX) | TV_GPR(RDX) | X86_LOC_RIP,
-        DIV_BODY " SHRI R29, R27, 32\n CMPEQZ R29, R29\n DIV R30, R29, R29\n" DIV_TAIL, 4000, NULL, 0, &r);
+        DIV_BODY " SHRI R29, R27, 32\n CMPEQZ R29, R29\n DIV R30, R29, R29\n" DIV_TAIL, 2000, NULL, 0, &r);
     assert_int_equal(r.failed, 0);
     assert_int_equal(r.oracle_disagree, 0);
     assert_true(r.faulted > 100);   /* zero divisors and overflows are edge values */
     assert_true(r.faulted < r.states);
     /* missing overflow check: x86 #DE where Pixel finishes */
-    run("f7 f3", TV_GPR(RAX) | TV_GPR(RDX) | X86_LOC_RIP, DIV_BODY DIV_TAIL, 4000, NULL, 0, &r);
+    run("f7 f3", TV_GPR(RAX) | TV_GPR(RDX) | X86_LOC_RIP, DIV_BODY DIV_TAIL, 2000, NULL, 0, &r);
     assert_true(r.failed > 0);
     assert_non_null(strstr(r.first_failure, "fault: x86 divide error"));
 }
