@@ -357,6 +357,11 @@ void synth_template(struct synth *s, uint64_t job_id, const uint8_t *code, size_
         library_entry_free(&e);
     }
 
+    if (!s->lib) {
+        struct library_template t = library_template_make(code, len, cpu_mode, live_out);
+        library_key(&t, r->key, NULL);
+    }
+
     /* 2. decode and model coverage */
     size_t n = 0;
     if (cpu_mode != 64) {
