@@ -2,6 +2,7 @@
 #include "offload.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -536,7 +537,19 @@ int offload_write_report(struct offload *off, const char *dir, const char *title
         opt += t->method == LIBRARY_METHOD_OPTIMIZED;
         qo += t->status == REPORT_BLOCK_QEMU_ONLY;
     }
-    struct report_workload wl = { off->o.workload, 0, 0, 0, 0, 0, 0, "" };
+    /* Offload sees no TRACE_END; cfg's summary (same report dir) has the
+     * trace totals it counted. */
+    struct report_workload wl = { off->o.workload, 0, 0, 0, 0, 0, 0, "cfg.json not found" };
+    char cfgp[4096];
+    snprintf(cfgp, sizeof cfgp, "%s/cfg.json", dir);
+    json_error_t je;
+    json_t *cj = json_load_file(cfgp, 0, &je);
+    if (cj) {
+        wl.blocks = (uint64_t)json_integer_value(json_object_get(cj, "executions"));
+        wl.tbs = (uint64_t)json_integer_value(json_object_get(cj, "tbs"));
+        wl.samples = (uint64_t)json_integer_value(json_object_get(json_object_get(cj, "counters"), "samples"));
+        wl.end_reason = "totals from cfg.json";
+    }
     struct report_input in = {
         .title = title ? title : "tcglearn run",
         .run_id = "",
@@ -556,6 +569,7 @@ int offload_write_report(struct offload *off, const char *dir, const char *title
         .pictures = pics, .npictures = npics,
     };
     rc = report_write(&in, dir);
+    json_decref(cj);
 out:
     for (size_t i = 0; i < 8; i++) { free(pic_text[i]); free(pic_title[i]); }
     free(v);

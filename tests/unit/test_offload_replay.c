@@ -160,7 +160,19 @@ static void test_offload_stores_replays_and_reports(void **state)
     assert_int_equal(offload_handle_record(off, junk, sizeof junk, err, sizeof err), -1);
     assert_int_equal(st->bad_records, 1);
 
-    /* the report */
+    /* the report, with cfg's summary and picture in the same directory */
+    mkdir(repdir, 0700);
+    char cfgf[700];
+    snprintf(cfgf, sizeof cfgf, "%s/cfg.json", repdir);
+    FILE *cf = fopen(cfgf, "w");
+    assert_non_null(cf);
+    fputs("{\"format\":\"tcgl-cfg/1\",\"tbs\":77,\"executions\":12345,\"counters\":{\"samples\":640}}\n", cf);
+    fclose(cf);
+    snprintf(cfgf, sizeof cfgf, "%s/cfg.svg", repdir);
+    cf = fopen(cfgf, "w");
+    assert_non_null(cf);
+    fputs("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"><g id=\"cfgpic\"/></svg>\n", cf);
+    fclose(cf);
     assert_int_equal(offload_write_report(off, repdir, "unit run"), 0);
     char path[700];
     snprintf(path, sizeof path, "%s/report.json", repdir);
@@ -171,6 +183,10 @@ static void test_offload_stores_replays_and_reports(void **state)
     assert_non_null(cov);
     assert_non_null(json_object_get(root, "hot_blocks"));
     assert_int_equal(json_array_size(json_object_get(root, "hot_blocks")), 4);
+    json_t *w0 = json_array_get(json_object_get(root, "workloads"), 0);
+    assert_non_null(w0);
+    assert_int_equal(json_integer_value(json_object_get(w0, "blocks")), 12345);
+    assert_int_equal(json_integer_value(json_object_get(w0, "tbs")), 77);
     json_decref(root);
     snprintf(path, sizeof path, "%s/report.html", repdir);
     FILE *f = fopen(path, "r");
@@ -180,6 +196,7 @@ static void test_offload_stores_replays_and_reports(void **state)
     html[hl] = '\0';
     fclose(f);
     assert_non_null(strstr(html, "<svg"));
+    assert_non_null(strstr(html, "cfgpic"));   /* the CFG picture is embedded */
 
     rec_buf_free(&b);
     offload_free(off);
