@@ -3,6 +3,7 @@
  * writes what it kept to FILE, one line per distinct item, sorted:
  *
  *   SYNTH_JOB <template_key> <exec_count> <instances>   (latest job per key)
+ *   CANDIDATE <template_key> <method> <pixel_ops bytes> (latest candidate per key)
  *   VERDICT <template_key> <proof> <tests_failed>       (latest verdict per key)
  *   <TYPE> <count>                                      (other record types)
  *
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
             if (r.type == REC_SYNTH_JOB)
                 snprintf(key, sizeof key, "SYNTH_JOB %.*s", (int)r.u.synth_job.template_key.len,
                          r.u.synth_job.template_key.ptr);
+            else if (r.type == REC_CANDIDATE)
+                snprintf(key, sizeof key, "CANDIDATE %.*s", (int)r.u.candidate.job.template_key.len,
+                         r.u.candidate.job.template_key.ptr);
             else if (r.type == REC_VERDICT)
                 snprintf(key, sizeof key, "VERDICT %.*s", (int)vj->template_key.len, vj->template_key.ptr);
             else
@@ -90,6 +94,9 @@ int main(int argc, char **argv)
             if (it && r.type == REC_SYNTH_JOB) {
                 it->a = r.u.synth_job.exec_count;
                 it->b = r.u.synth_job.instances.n;
+            } else if (it && r.type == REC_CANDIDATE) {
+                it->a = r.u.candidate.method;
+                it->b = r.u.candidate.pixel_ops.len;
             } else if (it && r.type == REC_VERDICT) {
                 it->a = r.u.verdict.proof;
                 it->b = r.u.verdict.tests_failed;
@@ -109,7 +116,7 @@ int main(int argc, char **argv)
         FILE *f = fopen(tmp, "w");
         if (!f) { log_error("rel_collect: %s: cannot write", tmp); return 1; }
         for (size_t i = 0; i < nitems; i++) {
-            if (!strncmp(items[i].key, "SYNTH_JOB ", 10) || !strncmp(items[i].key, "VERDICT ", 8))
+            if (strchr(items[i].key, ' '))
                 fprintf(f, "%s %llu %llu\n", items[i].key, (unsigned long long)items[i].a,
                         (unsigned long long)items[i].b);
             else
