@@ -336,8 +336,17 @@ void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
 {
     memset(p, 0, sizeof *p);
     const uint32_t limit = j->step_limit ? j->step_limit : PIXEL_DEFAULT_STEP_LIMIT;
-    uint32_t livein = 0, killed = 0, written = 0, nonbool = 0;
+    uint32_t livein = 0, killed = 0, written = 0, nonbool = 0, defined = 0;
     int prefix = 1;   /* still in the straight-line, fault-free start every state runs */
+    /* Without jumps, an instruction that runs has had every earlier one run:
+     * a register written earlier is defined when read (a fault stops the
+     * state before any later read).  With jumps, only the prefix counts. */
+    int straight = 1;
+    for (uint32_t x = 0; x < j->ninsns; x++) {
+        uint8_t op = j->prog[x].op;
+        if (op == PX_JUMP || op == PX_JZ || op == PX_JNZ || op == PX_CALL || op == PX_RET)
+            straight = 0;
+    }
     for (uint32_t x = 0; x < j->ninsns; x++) {
         struct pixel_insn in = j->prog[x];
         int kind = pixel_op_kind(in.op);
@@ -346,11 +355,13 @@ void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
         if (x >= limit || kind == PXK_LOAD || kind == PXK_STORE ||
             (kind == PXK_CTRL && in.op != PX_NOP) || pxf_may_div_fault(in.op))
             prefix = 0;
-        livein |= src & ~killed;
+        livein |= src & ~(straight ? defined : killed);
+        defined |= dst;
         if (prefix)
             killed |= dst & ~livein;
-        else
-            livein |= dst & ~killed;   /* a state may fault or branch before writing it */
+        else   /* a state may fault or branch before writing it: its old value may be its
+                  result (scratch registers excepted: they are not results) */
+            livein |= dst & ~killed & PIXEL_GUEST_REG_MASK;
         written |= dst;
         if (!pxf_bool_result(in.op))
             nonbool |= dst;
