@@ -180,6 +180,12 @@ static bool emit_all(const struct canon_insn *ci, uint32_t n, const uint8_t *ren
         uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
         ZyanUSize blen = sizeof buf;
         if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, buf, &blen))) return false;
+        /* Every instruction must keep its length (renaming rbx to r8 adds a
+         * REX prefix, say): rip-relative operands, pushed return addresses
+         * and the fall-through rip are offsets from the instruction's end,
+         * so a shifted layout would make the template compute other values
+         * than its instances.  The caller then keeps the original bytes. */
+        if (blen != c->in.length) return false;
         if (out->len + blen > CANON_MAX_CODE) return false;
         memcpy(out->code + out->len, buf, blen);
         out->len += (uint32_t)blen;
