@@ -124,7 +124,6 @@ static struct offload_tmpl *tmpl_add(struct offload *off, const struct rec_synth
     if (x86_decode_block(t->code, t->code_len, t->first_pc, t->cpu_mode, insns, REC_MAX_TB_INSNS, &ni, err,
                          sizeof err) == 0 && ni) {
         t->ninsns = (uint32_t)ni;
-        vflags_analyze(insns, ni, &t->vf);
         size_t cap = ni * 100 + 1, len = 0;
         t->disasm = malloc(cap);
         if (t->disasm) {
@@ -134,7 +133,6 @@ static struct offload_tmpl *tmpl_add(struct offload *off, const struct rec_synth
         }
     } else {
         t->ninsns = 1;   /* undecodable: count the block as one instruction */
-        t->vf.static_undef = 0x3f;
     }
     off->n++;
     off->st.user_insns += t->exec_count * t->ninsns;
@@ -152,7 +150,7 @@ static void replay_all(struct offload *off, struct offload_tmpl *t)
             off->st.replay_skipped++;
             continue;
         }
-        enum replay_outcome r = replay_sample(t->ops, t->nops, t->live_out, &t->vf, t->code_len, &t->samples[i], why,
+        enum replay_outcome r = replay_sample(t->ops, t->nops, t->live_in, t->live_out, t->code_len, &t->samples[i], why,
                                               sizeof why);
         if (r == REPLAY_SKIPPED) {
             t->replay_skipped++;

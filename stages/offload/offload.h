@@ -27,7 +27,6 @@
 #include "records.h"
 #include "report.h"
 #include "speedup.h"
-#include "../verify/vflags.h"
 
 struct offload_options {
     const char *workload;             /* first-seen workload stored in entries; NULL: "default" */
@@ -45,7 +44,6 @@ struct offload_tmpl {
     uint32_t ninsns;
     char *disasm;                     /* one line per instruction (malloc'd) */
     x86_locset live_in, live_out;
-    struct vflags vf;                 /* undefined flags at block end */
     uint64_t exec_count;
     uint32_t ninstances;
     uint64_t first_pc;
