@@ -105,7 +105,8 @@ echo
 echo "in_B/out_B: bytes per state each way (live-in rows, packed flags, windows / live-out rows,"
 echo "packed flags, 2-byte status, windows).  cmp_kern: the compact kernel alone; cmp_serial: one"
 echo "chunk, one stream (copy in, kernel, copy out in sequence); cmp_pipe (= cuda_cmp): 16 chunks"
-echo "over 4 streams, copies and kernels overlapped; cmp_host: cmp_pipe plus the host's packing of"
+echo "over 4 streams (one chunk below 131072 states), copies and kernels overlapped; cmp_host:"
+echo "cmp_pipe plus the host's packing of"
 echo "live-in flags and expansion of the compact results into full register rows (exp_ms, one"
 echo "thread).  Every figure includes moving each state's inputs up and its outputs back."
 echo

@@ -1,5 +1,6 @@
 /* test_pixel_gpu.c — the CUDA executor (stages/offload/gpu) is bit-identical
- * to the reference interpreter on 1,000,000 states for each representative
+ * to the reference interpreter, on its full-state path and on its compact
+ * pipelined path (--compact), on 1,000,000 states for each representative
  * program (stages/offload/gpu/gpu_check.sh: hand-written blocks, every
  * opcode, faults, control flow, random programs; the pipeline's verified
  * templates do not exist yet).  Skips, saying why, where nvcc or an NVIDIA

@@ -539,7 +539,8 @@ int main(int argc, char **argv)
                 "and writes the result file (RESULT '-': none).  --compact moves only the\n"
                 "block's live-in and live-out data (packed flags, 16-bit status), pipelined\n"
                 "over C chunks (16; 1 below 131072 states) and S streams (4); its result\n"
-                "carries R0..R23, memory and faults (pixel-gpu-tool compare --guest).  See docs/pixel-gpu.md.\n");
+                "carries R0..R23, memory and faults (pixel-gpu-tool compare --guest).\n"
+                "See docs/pixel-gpu.md.\n");
         return argc < 3 ? 2 : 0;
     }
     int repeat = 5, block = 128, pinned = 0, compact = 0, chunks = 0, streams = 4;
