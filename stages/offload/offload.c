@@ -237,6 +237,18 @@ static bool seen_before(struct offload *off, struct offload_tmpl *t)
     return true;
 }
 
+/* A template whose microcode was rejected is remembered in the library as
+ * QEMU-only, with the reason, so that no later run of the same library
+ * version spends synthesis and verification on it again (`tcgl-lib prune
+ * --qemu-only` forgets such markers, e.g. to retry with longer timeouts). */
+static void store_rejection(struct offload *off, const struct library_template *lt, const char *reason)
+{
+    if (!off->lib) return;
+    int rc = library_put_qemu_only(off->lib, lt, reason, "", off->o.workload);
+    if (rc < 0) off->st.store_errors++;
+    else if (rc == 0) off->st.stored_qemu_only++;
+}
+
 int offload_handle_verdict(struct offload *off, const struct rec_verdict *v)
 {
     const struct rec_candidate *c = &v->candidate;
@@ -286,6 +298,11 @@ int offload_handle_verdict(struct offload *off, const struct rec_verdict *v)
                  "%u failed%s%.200s", t->key, t->first_pc, library_proof_name((enum library_proof)v->proof),
                  v->tests_unicorn, v->tests_native, v->tests_failed, v->counterexample.len ? "; counterexample: " : "",
                  v->counterexample.len ? v->counterexample.ptr : "");
+        char reason[160];
+        snprintf(reason, sizeof reason, "not verified: proof %s, %u of %u concrete tests failed",
+                 library_proof_name((enum library_proof)v->proof), v->tests_failed,
+                 v->tests_unicorn + v->tests_native);
+        store_rejection(off, &lt, reason);
         return 0;
     }
     if (make_offloaded(off, t, c->pixel_ops.ptr, c->pixel_ops.len) < 0) return 0;
@@ -297,6 +314,7 @@ int offload_handle_verdict(struct offload *off, const struct rec_verdict *v)
         off->st.user_insns_offloaded -= t->exec_count * t->ninsns;
         t->status = REPORT_BLOCK_FAILED;
         off->st.replay_rejects++;
+        store_rejection(off, &lt, "not verified: proved microcode disagrees with the traced execution");
         return 0;
     }
     if (off->lib) {
