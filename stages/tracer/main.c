@@ -21,7 +21,8 @@ static const char usage[] =
     "Run the tracing VM: QEMU (TCG) with trace_logger.so writing the trace queue\n"
     "/dev/shm/qemu_trace_{vm_id}; exits when the guest has run its workloads and powered off.\n"
     "  --config FILE        take the vm: section of a pipeline.yaml (options below override it)\n"
-    "  --vm-id ID           names the queue (/dev/shm/qemu_trace_ID) and the RAM file (default 0)\n"
+    "  --vm-id ID           names the queue (/dev/shm/qemu_trace_ID) and the RAM file (default 0;\n"
+    "                       under pipectl PIPELINE-PID, so concurrent pipelines never collide)\n"
     "  --out PATH           trace queue path instead (plugin argument queue=PATH)\n"
     "  --kernel PATH        default: BUILD/tracer/vmlinux (uncompressed, PVH boot), else BUILD/deps/vmlinuz\n"
     "                       or BUILD/../deps/vmlinuz\n"
@@ -35,7 +36,8 @@ static const char usage[] =
     "  --cpus N             vCPUs (default 1)\n"
     "  --icount SHIFT|off   deterministic mode (-icount shift=SHIFT); default off\n"
     "  --timeout SECONDS    stop a guest that has not powered off (default 300)\n"
-    "  --console PATH       guest console log (default /tmp/tcgl-tracer-ID.console)\n"
+    "  --console PATH       guest console log (default /tmp/tcgl-tracer-ID.console; under\n"
+    "                       pipectl $TCGL_LOG_DIR/tracer-ID.console)\n"
     "  --qemu-log PATH      QEMU's stderr, plugin messages (default: inherited)\n"
     "  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
     "  --keep-ram           keep the RAM file /dev/shm/qemu_ram_ID after the run\n"
@@ -103,7 +105,7 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--config")) config_path = argv[i + 1];
     if (!config_path && getenv("TCGL_CONFIG") && *getenv("TCGL_CONFIG")) config_path = getenv("TCGL_CONFIG");
-    static char env_out[PATH_MAX];
+    static char env_out[PATH_MAX], buf0_console[PATH_MAX];
     if (getenv("TCGL_OUTPUT_OUT") && *getenv("TCGL_OUTPUT_OUT")) {
         snprintf(env_out, sizeof env_out, "%s", getenv("TCGL_OUTPUT_OUT"));
         char *comma = strchr(env_out, ',');
@@ -164,6 +166,20 @@ int main(int argc, char **argv)
     }
     if (optind < argc) { log_error("unexpected argument '%s'", argv[optind]); fputs(usage, stderr); return 2; }
     if (arg_vmid) s.vm_id = arg_vmid;
+    /* Under pipectl (an output queue was given) two pipelines may trace at
+     * once: without an explicit --vm-id, name the VM after this run (the
+     * pipeline and its pipectl) so the RAM file and console never collide,
+     * and keep the console with the run's logs. */
+    static char run_vmid[96];
+    if (!arg_vmid && out) {
+        snprintf(run_vmid, sizeof run_vmid, "%s-%d", cfg ? cfg->name : "pipe", (int)getppid());
+        s.vm_id = run_vmid;
+        const char *logdir = getenv("TCGL_LOG_DIR");
+        if (!console && logdir && *logdir) {
+            snprintf(buf0_console, sizeof buf0_console, "%s/tracer-%s.console", logdir, s.vm_id);
+            console = strdup(buf0_console);
+        }
+    }
 
     char buf[3][PATH_MAX];
     snprintf(buf[0], sizeof buf[0], "%s/tracer/vmlinux", bld);
