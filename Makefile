@@ -177,9 +177,11 @@ bench-%: all
 	 else $(BUILD)/bench/bench_$*; fi
 
 # ---- run ----------------------------------------------------------------------------------
+# The library (output.library in pipeline.yaml) outlives runs: a second
+# `make run` is served from it, and the summary says how much that saved.
 run: all
-	@if [ -x $(BUILD)/bin/pipectl ]; then run/pipectl start pipeline.yaml; \
-	 else echo "make run: pipectl is not built yet (run/src/pipectl/ does not exist): nothing to run" >&2; exit 1; fi
+	@TCGL_BUILD=$(abspath $(BUILD)) run/pipectl start pipeline.yaml
+	@TCGL_BUILD=$(abspath $(BUILD)) run/tcgl-summary pipeline.yaml
 
 clean:
 	rm -rf $(filter-out $(DEPS_DIR),$(wildcard build/*))
