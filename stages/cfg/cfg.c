@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 
 #define TB_DENSE_MAX (1u << 22)     /* tb ids below this index a flat array */
@@ -78,23 +79,11 @@ void cfg_free(struct cfg *g)
     memset(g, 0, sizeof *g);
 }
 
-static bool grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap) return true;
-    uint32_t ncap = *cap ? *cap : 16;
-    while (ncap < need) ncap *= 2;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p) return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 static void hot_push(struct cfg *g, uint32_t bi)
 {
     struct cfg_block *b = &g->block[bi];
     if (b->hot_pending) return;
-    if (!grow((void **)&g->hot_queue, &g->caphot, g->nhot + 1, sizeof *g->hot_queue)) {
+    if (!array_grow((void **)&g->hot_queue, &g->caphot, g->nhot + 1, sizeof *g->hot_queue)) {
         log_error("cfg: out of memory queueing hot block %#llx", (unsigned long long)b->pc);
         return;
     }
@@ -104,7 +93,7 @@ static void hot_push(struct cfg *g, uint32_t bi)
 
 static uint32_t block_new(struct cfg *g, uint64_t pc, uint8_t mode, uint16_t space)
 {
-    if (!grow((void **)&g->block, &g->capblocks, g->nblocks + 1, sizeof *g->block)) return CFG_NONE;
+    if (!array_grow((void **)&g->block, &g->capblocks, g->nblocks + 1, sizeof *g->block)) return CFG_NONE;
     uint32_t bi = g->nblocks++;
     struct cfg_block *b = &g->block[bi];
     memset(b, 0, sizeof *b);
@@ -263,7 +252,7 @@ static bool tb_register(struct cfg *g, uint32_t tb_id, uint32_t ti)
     if (tb_id < TB_DENSE_MAX) {
         if (tb_id >= g->captb_dense) {
             uint32_t old = g->captb_dense;
-            if (!grow((void **)&g->tb_dense, &g->captb_dense, tb_id + 1, sizeof *g->tb_dense))
+            if (!array_grow((void **)&g->tb_dense, &g->captb_dense, tb_id + 1, sizeof *g->tb_dense))
                 return false;
             for (uint32_t i = old; i < g->captb_dense; i++) g->tb_dense[i] = CFG_NONE;
         }
@@ -415,7 +404,7 @@ bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, ui
         return false;
     }
 
-    if (!grow((void **)&g->tb, &g->captbs, g->ntbs + 1, sizeof *g->tb)) return false;
+    if (!array_grow((void **)&g->tb, &g->captbs, g->ntbs + 1, sizeof *g->tb)) return false;
     uint32_t ti = g->ntbs++;
     struct cfg_tb *t = &g->tb[ti];
     t->tb_id = tb_id;
@@ -444,7 +433,7 @@ static void edge_inc(struct cfg *g, uint32_t from, uint32_t to)
             return;
         }
     }
-    if (!grow((void **)&f->succ, &f->capsucc, f->nsucc + 1, sizeof *f->succ)) {
+    if (!array_grow((void **)&f->succ, &f->capsucc, f->nsucc + 1, sizeof *f->succ)) {
         log_error("cfg: out of memory adding edge %#llx -> %#llx",
                   (unsigned long long)f->pc, (unsigned long long)g->block[to].pc);
         return;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "../cfg/cfg.h"
 #include "../cfg/insn_info.h"
 #include "log.h"
@@ -60,19 +61,6 @@ void cluster_free(struct cluster *c)
     memset(c, 0, sizeof *c);
 }
 
-static bool grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap) return true;
-    uint32_t ncap = *cap ? *cap : 16;
-    while (ncap < need) ncap *= 2;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p) return false;
-    memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 static uint64_t key_prefix(const char *hex)
 {
     uint8_t b[8];
@@ -98,7 +86,7 @@ static uint32_t template_for(struct cluster *c, const struct canon_result *cr, u
         if (!strcmp(c->tmpl[ti].key, key)) return ti;
         log_error("cluster: 64-bit key prefix collision (%s vs %s): template not shared", key, c->tmpl[ti].key);
     }
-    if (!grow((void **)&c->tmpl, &c->captmpl, c->ntmpl + 1, sizeof *c->tmpl)) return CLUSTER_NONE;
+    if (!array_grow((void **)&c->tmpl, &c->captmpl, c->ntmpl + 1, sizeof *c->tmpl)) return CLUSTER_NONE;
     ti = c->ntmpl;
     struct cluster_template *t = &c->tmpl[ti];
     memset(t, 0, sizeof *t);
@@ -124,9 +112,9 @@ static bool instance_add(struct cluster *c, uint32_t bi, uint64_t pc, const stru
     struct cluster_block *b = &c->block[bi];
     uint32_t ti = template_for(c, cr, b->mode, b->cls);
     if (ti == CLUSTER_NONE) return false;
-    if (!grow((void **)&c->inst, &c->capinst, c->ninst + 1, sizeof *c->inst)) return false;
+    if (!array_grow((void **)&c->inst, &c->capinst, c->ninst + 1, sizeof *c->inst)) return false;
     struct cluster_template *t = &c->tmpl[ti];
-    if (!grow((void **)&t->inst, &t->capinst, t->ninst + 1, sizeof *t->inst)) return false;
+    if (!array_grow((void **)&t->inst, &t->capinst, t->ninst + 1, sizeof *t->inst)) return false;
     uint32_t ii = c->ninst++;
     struct cluster_instance *in = &c->inst[ii];
     memset(in, 0, sizeof *in);
@@ -282,7 +270,7 @@ bool cluster_add_block(struct cluster *c, const struct rec_block *r)
             if (b->hot && !b->filtered) block_instantiate(c, bi);
         }
     } else {
-        if (!grow((void **)&c->block, &c->capblocks, c->nblocks + 1, sizeof *c->block)) return false;
+        if (!array_grow((void **)&c->block, &c->capblocks, c->nblocks + 1, sizeof *c->block)) return false;
         bi = c->nblocks;
         b = &c->block[bi];
         memset(b, 0, sizeof *b);
