@@ -85,7 +85,9 @@ static void on_syscall(uc_engine *uc, void *user)
 
 /* For a block ending in a terminator: the call at the terminator's address
  * arms the stop, the next call is its target inside the code pages (a
- * target outside them shows up as a fetch fault instead; the fall-through
+ * target whose translation faults — outside the code pages, or near a code
+ * page's end where the translation block runs into the unmapped next page —
+ * shows up as a fetch fault instead, see on_mem_invalid; the fall-through
  * address holds the hlt that ends every block).  Stopping here needs no
  * instruction count, which in Unicorn costs a translation-cache flush per
  * run. */
@@ -110,9 +112,15 @@ static bool on_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int s
     struct oracle_unicorn *o = user;
     (void)size; (void)value;
     if (o->term_started && !o->term_left && (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)) {
-        /* The terminator completed; QEMU fetched its target to go on. */
+        /* The terminator completed and QEMU is translating the block at its
+         * target, which faulted before any instruction of it ran (so the
+         * code hook never fired).  The fetch address is not the target:
+         * an x86 translation block may run on into the next page, so a
+         * target in the zero-filled rest of a code page faults at the page
+         * end.  RIP already holds the target (set before the jump to the
+         * next block). */
         o->term_left = true;
-        o->term_target = addr;
+        uc_reg_read(uc, UC_X86_REG_RIP, &o->term_target);
         return false;
     }
     if (o->kind == ORACLE_OK) {
