@@ -91,3 +91,21 @@ void oracle_block_decode(const uint8_t *code, size_t len, struct oracle_block *b
         off += insn.length;
     }
 }
+
+unsigned oracle_ranges_merge(struct oracle_range *r, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++)          /* insertion sort: at most a few ranges */
+        for (unsigned j = i; j > 0 && r[j].start < r[j - 1].start; j--) {
+            struct oracle_range t = r[j]; r[j] = r[j - 1]; r[j - 1] = t;
+        }
+    unsigned m = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (m > 0 && r[i].start <= r[m - 1].end) {
+            if (r[i].end > r[m - 1].end)
+                r[m - 1].end = r[i].end;
+        } else {
+            r[m++] = r[i];
+        }
+    }
+    return m;
+}

@@ -47,4 +47,18 @@ struct x86_mem;
 int oracle_check_batch(const uint8_t *code, size_t len, const struct x86_mem *mem_in, size_t n,
                        const struct x86_mem *mem_out);
 
+/* A half-open range of guest addresses [start, end): the pages an oracle
+ * maps for a state's memory regions and code. */
+struct oracle_range { uint64_t start, end; };
+
+static inline bool oracle_range_overlaps(struct oracle_range a, struct oracle_range b)
+{
+    return a.start < b.end && b.start < a.end;
+}
+
+/* Sorts r[0..n) by start and merges ranges that overlap or touch, in place;
+ * returns the number left.  Allocates nothing: the native oracle's child
+ * calls it after fork. */
+unsigned oracle_ranges_merge(struct oracle_range *r, unsigned n);
+
 #endif /* TCGL_ORACLE_BLOCK_H */

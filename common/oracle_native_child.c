@@ -12,6 +12,7 @@
  * lands in the trampoline's recovery path on the child's own stack.
  * No logging here: the child must not make system calls beyond the filter.
  */
+#include "oracle_block.h"
 #include "oracle_native_shm.h"
 
 #include <errno.h>
@@ -267,14 +268,10 @@ static int install_seccomp(const struct sock_fprog *prog)
 
 /* ---- mappings ------------------------------------------------------------------- */
 
-struct range { uint64_t start, end; };
-
-static struct range g_data[X86_MEM_MAX_REGIONS];
+static struct oracle_range g_data[X86_MEM_MAX_REGIONS];
 static unsigned g_ndata;
-static struct range g_code;
+static struct oracle_range g_code;
 static uint64_t g_code_seq, g_code_entry;
-
-static bool overlaps(struct range a, struct range b) { return a.start < b.end && b.start < a.end; }
 
 static void unmap_data(void)
 {
@@ -293,7 +290,7 @@ static void unmap_code(void)
 
 /* Page ranges of a slot's regions, sorted and merged.  -1 when a region is
  * malformed or outside the user address space. */
-static int data_ranges(const struct oracle_shm_slot *s, struct range *out, unsigned *nout)
+static int data_ranges(const struct oracle_shm_slot *s, struct oracle_range *out, unsigned *nout)
 {
     unsigned n = 0;
     if (s->nregions > X86_MEM_MAX_REGIONS)
@@ -309,21 +306,7 @@ static int data_ranges(const struct oracle_shm_slot *s, struct range *out, unsig
         out[n].end = (b + sz + PAGE - 1) & ~(PAGE - 1);
         n++;
     }
-    /* insertion sort, then merge touching ranges */
-    for (unsigned i = 1; i < n; i++)
-        for (unsigned j = i; j > 0 && out[j].start < out[j - 1].start; j--) {
-            struct range t = out[j]; out[j] = out[j - 1]; out[j - 1] = t;
-        }
-    unsigned m = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (m > 0 && out[i].start <= out[m - 1].end) {
-            if (out[i].end > out[m - 1].end)
-                out[m - 1].end = out[i].end;
-        } else {
-            out[m++] = out[i];
-        }
-    }
-    *nout = m;
+    *nout = oracle_ranges_merge(out, n);
     return 0;
 }
 
@@ -345,7 +328,7 @@ static bool data_contains(uint64_t a, uint64_t len)
     return false;
 }
 
-static int map_data(const struct range *r, unsigned n)
+static int map_data(const struct oracle_range *r, unsigned n)
 {
     g_ndata = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -392,14 +375,14 @@ static size_t code_bytes(const struct oracle_block *b)
     return b->body_len + 14 + (b->term == ORACLE_TERM_JCC ? 6 + 14 : 0);
 }
 
-static bool try_code_at(const struct oracle_shm_hdr *h, uint64_t entry, const struct range *dr, unsigned nd)
+static bool try_code_at(const struct oracle_shm_hdr *h, uint64_t entry, const struct oracle_range *dr, unsigned nd)
 {
     size_t total = code_bytes(&h->blk);
     if (entry >= USER_TOP || total > USER_TOP - entry)
         return false;
-    struct range r = { entry & ~(PAGE - 1), (entry + total + PAGE - 1) & ~(PAGE - 1) };
+    struct oracle_range r = { entry & ~(PAGE - 1), (entry + total + PAGE - 1) & ~(PAGE - 1) };
     for (unsigned i = 0; i < nd; i++)
-        if (overlaps(r, dr[i]))
+        if (oracle_range_overlaps(r, dr[i]))
             return false;
     if (g_code_seq == h->seq && g_code_entry == entry && g_code.start == r.start && g_code.end == r.end)
         return true;
@@ -493,7 +476,7 @@ static void resolve_terminator(const struct oracle_shm_hdr *h, struct oracle_shm
 
 static void run_state(uint8_t *shm, const struct oracle_shm_hdr *h, struct oracle_shm_slot *s)
 {
-    struct range dr[X86_MEM_MAX_REGIONS];
+    struct oracle_range dr[X86_MEM_MAX_REGIONS];
     unsigned nd = 0;
 
     memset(&s->res, 0, sizeof s->res);

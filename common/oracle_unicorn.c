@@ -14,14 +14,13 @@
 #define PAGE 4096ull
 #define RFLAGS_IN_MASK (X86_RFLAGS_STATUS_MASK | (1u << X86_RFLAGS_DF))
 
-struct range { uint64_t start, end; };
 
 struct oracle_unicorn {
     uc_engine *uc;
     unsigned timeout_ms;
-    struct range data[X86_MEM_MAX_REGIONS];
+    struct oracle_range data[X86_MEM_MAX_REGIONS];
     unsigned ndata;
-    struct range code;          /* mapped code pages (empty: none) */
+    struct oracle_range code;   /* mapped code pages (empty: none) */
     uint8_t code_bytes[ORACLE_MAX_CODE];
     size_t code_len;
     uint64_t code_rip;
@@ -180,10 +179,9 @@ void oracle_unicorn_destroy(struct oracle_unicorn *o)
     free(o);
 }
 
-static bool overlaps(struct range a, struct range b) { return a.start < b.end && b.start < a.end; }
 
 /* Sorted, merged page ranges of a state's regions; -1 when malformed. */
-static int data_ranges(const struct x86_mem *m, struct range *out, unsigned *nout)
+static int data_ranges(const struct x86_mem *m, struct oracle_range *out, unsigned *nout)
 {
     unsigned n = 0;
     for (unsigned k = 0; m && k < m->nregions; k++) {
@@ -196,20 +194,7 @@ static int data_ranges(const struct x86_mem *m, struct range *out, unsigned *nou
         out[n].end = (b + sz + PAGE - 1) & ~(PAGE - 1);
         n++;
     }
-    for (unsigned i = 1; i < n; i++)
-        for (unsigned j = i; j > 0 && out[j].start < out[j - 1].start; j--) {
-            struct range t = out[j]; out[j] = out[j - 1]; out[j - 1] = t;
-        }
-    unsigned k = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (k > 0 && out[i].start <= out[k - 1].end) {
-            if (out[i].end > out[k - 1].end)
-                out[k - 1].end = out[i].end;
-        } else {
-            out[k++] = out[i];
-        }
-    }
-    *nout = k;
+    *nout = oracle_ranges_merge(out, n);
     return 0;
 }
 
@@ -240,15 +225,15 @@ static void unmap_code(struct oracle_unicorn *o)
  * per run, 20-100 k runs/s), while a block that stops on hlt stays cached
  * (millions of runs/s). */
 static int place_code(struct oracle_unicorn *o, const uint8_t *code, size_t len, uint64_t rip,
-                      const struct range *dr, unsigned nd)
+                      const struct oracle_range *dr, unsigned nd)
 {
     if (rip + len + 1 < rip)
         return -1;
-    struct range r = { rip & ~(PAGE - 1), (rip + len + 1 + PAGE - 1) & ~(PAGE - 1) };
+    struct oracle_range r = { rip & ~(PAGE - 1), (rip + len + 1 + PAGE - 1) & ~(PAGE - 1) };
     if (r.end == 0)
         return -1;
     for (unsigned i = 0; i < nd; i++)
-        if (overlaps(r, dr[i]))
+        if (oracle_range_overlaps(r, dr[i]))
             return -1;
     if (o->code_len == len && o->code_rip == rip && o->code.start == r.start && o->code.end == r.end
         && memcmp(o->code_bytes, code, len) == 0)
@@ -287,7 +272,7 @@ static void run_one(struct oracle_unicorn *o, const struct oracle_block *blk, co
                     const struct x86_regs *in, const struct x86_mem *mem_in,
                     struct x86_regs *out, struct x86_mem *mem_out, struct oracle_result *res)
 {
-    struct range dr[X86_MEM_MAX_REGIONS];
+    struct oracle_range dr[X86_MEM_MAX_REGIONS];
     unsigned nd = 0;
 
     memset(res, 0, sizeof *res);
