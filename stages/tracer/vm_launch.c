@@ -202,8 +202,11 @@ int vm_run(const struct vm_spec *s, struct vm_result *r)
         return -1;
     }
     if (pid == 0) {
+        /* QEMU creates the guest RAM file (/dev/shm) and the console log
+         * with 0666 & ~umask: the guest's memory is nobody else's business. */
+        umask(077);
         if (s->stderr_log) {
-            int fd = open(s->stderr_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            int fd = open(s->stderr_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
             if (fd >= 0) { dup2(fd, 2); close(fd); }
         }
         int null = open("/dev/null", O_RDONLY);

@@ -324,6 +324,11 @@ static void test_tcg_plugin_load(void **state)
     assert_int_equal(block_run.vm.workloads_failed, 0);
     assert_true(file_has(block_run.qlog, "trace_logger: queue"));
     assert_true(file_has(block_run.console, "wl_loop: iterations=123457 sum=7620877153"));
+    /* QEMU created the console log (and the guest RAM file) under the
+     * tracer's umask 077: nobody else may read what the guest printed. */
+    struct stat cst;
+    assert_int_equal(stat(block_run.console, &cst), 0);
+    assert_int_equal(cst.st_mode & 077, 0);
     assert_true(block_run.r.end_seen);
     assert_string_equal(block_run.r.end_reason, "guest exit");
     assert_int_equal(block_run.r.bad_records, 0);
