@@ -948,16 +948,15 @@ static bool parse_output(struct loader *ld, const struct ynode *nd, struct confi
     return true;
 }
 
-/* Every stage is reachable, no cycles, every port wired once, every stage
- * with an input fed. */
-static bool check_graph(struct loader *ld, const struct ynode *edges_node)
+int config_topo_order(const struct config *cfg, int *order, int *indeg_left)
 {
-    struct config *cfg = ld->cfg;
-    /* cycle check: Kahn's algorithm */
-    int indeg[CONFIG_MAX_STAGES] = { 0 };
+    /* Kahn's algorithm */
+    int local[CONFIG_MAX_STAGES];
+    int *indeg = indeg_left ? indeg_left : local, head = 0, tail = 0;
+    for (int s = 0; s < cfg->nstages; s++)
+        indeg[s] = 0;
     for (int e = 0; e < cfg->nedges; e++)
         indeg[cfg->edges[e].to]++;
-    int order[CONFIG_MAX_STAGES], head = 0, tail = 0;
     for (int s = 0; s < cfg->nstages; s++)
         if (!indeg[s])
             order[tail++] = s;
@@ -967,6 +966,16 @@ static bool check_graph(struct loader *ld, const struct ynode *edges_node)
             if (cfg->edges[e].from == s && --indeg[cfg->edges[e].to] == 0)
                 order[tail++] = cfg->edges[e].to;
     }
+    return tail;
+}
+
+/* Every stage is reachable, no cycles, every port wired once, every stage
+ * with an input fed. */
+static bool check_graph(struct loader *ld, const struct ynode *edges_node)
+{
+    struct config *cfg = ld->cfg;
+    int order[CONFIG_MAX_STAGES], indeg[CONFIG_MAX_STAGES];
+    int tail = config_topo_order(cfg, order, indeg);
     if (tail < cfg->nstages) {
         /* stages left with inputs are on (or behind) a cycle; name an edge of it */
         for (int e = 0; e < cfg->nedges; e++) {

@@ -92,6 +92,12 @@ struct config *config_load_buffer(const char *name, const char *data, size_t len
                                   char *err, size_t errlen);
 void config_free(struct config *cfg);
 
+/* Stages in pipeline order (every stage after the stages that feed it) into
+ * order[0..nstages); returns how many could be ordered, fewer than nstages
+ * when the edges form a cycle.  indeg_left (may be NULL) receives each
+ * stage's inputs not yet ordered: non-zero on or behind a cycle. */
+int config_topo_order(const struct config *cfg, int *order, int *indeg_left);
+
 /* Index of the stage called `name`, or -1. */
 int config_stage_index(const struct config *cfg, const char *name);
 /* Index of `port` among the output ports of stage `s`, or -1. */

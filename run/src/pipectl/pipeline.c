@@ -752,23 +752,6 @@ int pipeline_start(struct pipeline *p, struct config *cfg, bool tty, int interva
     return 0;
 }
 
-/* The config's stage order is not necessarily a pipeline order; this is. */
-static void topo_order(const struct config *cfg, int *order)
-{
-    int indeg[CONFIG_MAX_STAGES] = { 0 }, head = 0, tail = 0;
-    for (int e = 0; e < cfg->nedges; e++)
-        indeg[cfg->edges[e].to]++;
-    for (int s = 0; s < cfg->nstages; s++)
-        if (!indeg[s])
-            order[tail++] = s;
-    while (head < tail) {
-        int s = order[head++];
-        for (int e = 0; e < cfg->nedges; e++)
-            if (cfg->edges[e].from == s && --indeg[cfg->edges[e].to] == 0)
-                order[tail++] = cfg->edges[e].to;
-    }
-}
-
 static bool all_done(struct pipeline *p)
 {
     for (int s = 0; s < p->cfg->nstages; s++)
@@ -1069,7 +1052,9 @@ void pipeline_status(struct pipeline *p, FILE *out, bool verbose)
     const struct config *cfg = p->cfg;
     uint64_t now = now_ms();
     int order[CONFIG_MAX_STAGES];
-    topo_order(cfg, order);
+    /* the config's stage order is not necessarily a pipeline order; this is
+     * (a loaded config has no cycle, so every stage is ordered) */
+    config_topo_order(cfg, order, NULL);
     if (p->tty && out == p->out && p->drawn_lines > 0)
         fprintf(out, "\033[%dA", p->drawn_lines);
     int lines = 0;
