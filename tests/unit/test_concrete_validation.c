@@ -17,24 +17,9 @@
 #include "../../stages/synth/synth.h"
 #include "equiv.h"
 #include "test_verify_patterns.h"
+#include "verify_test_engine.h"
 
 #define STATES 10000u
-
-static struct vconc *eng;
-
-static int setup(void **state)
-{
-    (void)state;
-    eng = vconc_new();
-    return eng ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vconc_free(eng);
-    return 0;
-}
 
 /* A traced state where rsi == rdi (the aliasing case generated states never
  * produce: they give each base register its own region). */

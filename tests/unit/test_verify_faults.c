@@ -18,22 +18,7 @@
 
 #include "../../stages/verify/concrete.h"
 #include "test_verify_patterns.h"
-
-static struct vconc *eng;
-
-static int setup(void **state)
-{
-    (void)state;
-    eng = vconc_new();
-    return eng ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vconc_free(eng);
-    return 0;
-}
+#include "verify_test_engine.h"
 
 static void run(const char *hex, x86_locset live, const char *pixel, unsigned nstates,
                 const struct vconc_sample *s, size_t ns, struct vconc_result *r)

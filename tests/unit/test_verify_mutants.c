@@ -15,6 +15,7 @@
 #include "../../stages/verify/concrete.h"
 #include "equiv.h"
 #include "test_verify_patterns.h"
+#include "verify_test_engine.h"
 
 struct mutant {
     const char *what;
@@ -126,22 +127,6 @@ static const struct x86_mem_access alias_acc[] = {
     { .addr = 0x300000001010ull, .value = 0x01020304, .size = 4, .is_store = true },
     { .addr = 0x300000001010ull, .value = 0x01020304, .size = 4, .is_store = false },
 };
-
-static struct vconc *eng;
-
-static int setup(void **state)
-{
-    (void)state;
-    eng = vconc_new();
-    return eng ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vconc_free(eng);
-    return 0;
-}
 
 static int assemble(const struct mutant *m, struct pixel_insn *prog)
 {
