@@ -454,12 +454,117 @@ static void wait_inputs(struct stage *st)
         usleep(1000);   /* kernels before 5.16: short sleeps */
 }
 
+void stage_defer(struct stage *st, struct stage_rec *rec)
+{
+    (void)rec;
+    if (st->pending < 0)
+        return;
+    struct stage_input *in = &st->in[st->pending];
+    in->deferred++;
+    in->pending_end = 0;
+    st->pending = -1;
+}
+
+uint64_t stage_commit_deferred(struct stage *st)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < st->nin; i++) {
+        struct stage_input *in = &st->in[i];
+        if (!in->deferred || st->pending == i)
+            continue;   /* a record taken and not yet deferred is the caller's: never committed here */
+        shmq_commit(in->q);
+        n += in->deferred;
+        in->deferred = 0;
+    }
+    if (n)
+        atomic_fetch_add_explicit(&st->ctl->records_in, n, memory_order_relaxed);
+    return n;
+}
+
+uint64_t stage_deferred(const struct stage *st)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < st->nin; i++)
+        n += st->in[i].deferred;
+    return n;
+}
+
+int stage_ninputs(const struct stage *st)
+{
+    return st->nin;
+}
+
+void stage_input_pos(const struct stage *st, int i, struct stage_input_pos *out)
+{
+    struct shmq_info info;
+    shmq_info(st->in[i].q, &info);
+    out->path = st->in[i].path;
+    out->capacity = info.capacity;
+    out->head = info.head;
+    out->read = info.read_pos;
+    out->tail = info.tail;
+    out->eos = info.eos;
+}
+
+const char *stage_input_path(const struct stage *st, int i)
+{
+    return i >= 0 && i < st->nin ? st->in[i].path : "";
+}
+
+int stage_input_skip(struct stage *st, int i, uint64_t pos, uint64_t *skipped, char *err, size_t errlen)
+{
+    struct stage_input *in = &st->in[i];
+    struct shmq_info info;
+    shmq_info(in->q, &info);
+    *skipped = 0;
+    if (pos < info.head || pos > info.tail) {
+        snprintf(err, errlen, "%s: position %llu is outside the queue's committed..published range [%llu, %llu]",
+                 in->path, (unsigned long long)pos, (unsigned long long)info.head, (unsigned long long)info.tail);
+        return -1;
+    }
+    shmq_rewind(in->q);
+    uint64_t at = info.head, n = 0;
+    while (at < pos) {
+        struct shmq_msg m;
+        int rc = shmq_peek(in->q, &m, 0);
+        if (rc != SHMQ_OK) {
+            snprintf(err, errlen, "%s: no record at position %llu on the way to %llu (%s)", in->path,
+                     (unsigned long long)at, (unsigned long long)pos, shmq_status_str(rc));
+            shmq_rewind(in->q);
+            return -1;
+        }
+        at = m.end;
+        n++;
+    }
+    if (at != pos) {
+        snprintf(err, errlen, "%s: position %llu is not a record boundary (a record ends at %llu)", in->path,
+                 (unsigned long long)pos, (unsigned long long)at);
+        shmq_rewind(in->q);
+        return -1;
+    }
+    shmq_commit(in->q);
+    atomic_fetch_add_explicit(&st->ctl->records_in, n, memory_order_relaxed);
+    *skipped = n;
+    return 0;
+}
+
+uint64_t stage_records_out(const struct stage *st)
+{
+    return atomic_load_explicit(&st->ctl->records_out, memory_order_acquire);
+}
+
 int stage_next(struct stage *st, struct stage_rec *rec)
+{
+    return stage_next_wait(st, rec, -1);
+}
+
+int stage_next_wait(struct stage *st, struct stage_rec *rec, int timeout_ms)
 {
     if (st->finished)
         return 0;
     if (st->pending >= 0)
         stage_done(st, rec);
+    uint64_t deadline = timeout_ms > 0 ? now_ms() + (uint64_t)timeout_ms : 0;
     for (;;) {
         atomic_store_explicit(&st->ctl->heartbeat_ms, now_ms(), memory_order_relaxed);
         if (maybe_apply_ctl(st) < 0)
@@ -491,6 +596,7 @@ int stage_next(struct stage *st, struct stage_rec *rec)
                 rec->len = m.len;
                 rec->input = i;
                 rec->from = in->from;
+                rec->end = m.end;
                 return 1;
             }
             if (rc == SHMQ_EOS) {
@@ -510,6 +616,8 @@ int stage_next(struct stage *st, struct stage_rec *rec)
             st->end = STAGE_ST_ENDED;
             return 0;
         }
+        if (timeout_ms == 0 || (timeout_ms > 0 && now_ms() >= deadline))
+            return STAGE_IDLE;
         wait_inputs(st);
     }
 }

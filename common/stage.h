@@ -132,6 +132,7 @@ struct stage_rec {
     size_t len;
     int input;              /* internal: which input it came from */
     const char *from;       /* the upstream stage's name */
+    uint64_t end;           /* ring position after it in its input queue */
 };
 
 struct stage_input {
@@ -140,6 +141,7 @@ struct stage_input {
     struct shmq *q;
     bool ended;
     uint64_t pending_end;   /* ring position after the peeked record (0: none) */
+    uint64_t deferred;      /* records taken and deferred, not committed */
 };
 
 struct stage_target {
@@ -197,6 +199,45 @@ void stage_done(struct stage *st, struct stage_rec *rec);
 void stage_count_bad(struct stage *st);
 /* For sources: true once pipectl asked to drain or stop (or on SIGTERM). */
 bool stage_should_stop(struct stage *st);
+/* ---- deferred commits (a stage that keeps its own durable state) ----------------
+ * A stage whose effects are not only its outputs (cfg keeps a graph) may hold
+ * several records uncommitted while it makes its state durable, then commit
+ * them all at once.  stage_defer instead of stage_done leaves the record in
+ * its queue (it is not committed by the next stage_next); stage_commit_deferred
+ * commits every record taken so far on every input.  Uncommitted records keep
+ * their space in the ring: commit often enough that the producer never waits
+ * long (docs/cfg.md "Crash safety"). */
+#define STAGE_IDLE 2
+void stage_defer(struct stage *st, struct stage_rec *rec);
+/* Commits every deferred record; returns how many. */
+uint64_t stage_commit_deferred(struct stage *st);
+/* Records deferred and not yet committed. */
+uint64_t stage_deferred(const struct stage *st);
+/* stage_next with a limit: STAGE_IDLE when no record came within timeout_ms
+ * (0: do not wait; < 0: as stage_next). */
+int stage_next_wait(struct stage *st, struct stage_rec *rec, int timeout_ms);
+
+/* Where each input stands, to pair a stage's own state with its cursors. */
+struct stage_input_pos {
+    const char *path;       /* the queue (shm file) */
+    uint64_t capacity;      /* its ring size */
+    uint64_t head;          /* committed cursor */
+    uint64_t read;          /* after the last record taken (deferred included) */
+    uint64_t tail;          /* published by the producer */
+    bool eos;               /* the producer ended the stream */
+};
+int stage_ninputs(const struct stage *st);
+void stage_input_pos(const struct stage *st, int i, struct stage_input_pos *out);
+/* The queue path of input i (cheap: no header read). */
+const char *stage_input_path(const struct stage *st, int i);
+/* At start, before taking records: take and commit the records of input i
+ * up to ring position `pos` (they were consumed by a previous process whose
+ * state says so).  0, or -1 with a message in err (pos behind the committed
+ * cursor, beyond the published tail, or not on a record boundary). */
+int stage_input_skip(struct stage *st, int i, uint64_t pos, uint64_t *skipped, char *err, size_t errlen);
+/* Records this worker pushed so far (all its processes: kept in the control file). */
+uint64_t stage_records_out(const struct stage *st);
+
 /* Detach.  Ends every output stream only after a normal end (stage_next
  * returned 0 because the inputs ended; for a source: it was not stopped);
  * otherwise leaves them open and reports "stopped", so pipectl restarts the

@@ -79,6 +79,16 @@ void cfg_free(struct cfg *g)
     memset(g, 0, sizeof *g);
 }
 
+bool cfg_reset(struct cfg *g)
+{
+    struct cfg_options o = g->opt;
+    struct cfg_run run = g->run;
+    cfg_free(g);
+    if (!cfg_init(g, &o)) return false;
+    g->run = run;
+    return true;
+}
+
 static void hot_push(struct cfg *g, uint32_t bi)
 {
     struct cfg_block *b = &g->block[bi];
@@ -267,6 +277,21 @@ static uint32_t tb_lookup(const struct cfg *g, uint32_t tb_id)
     if (tb_id < TB_DENSE_MAX) return tb_id < g->captb_dense ? g->tb_dense[tb_id] : CFG_NONE;
     uint32_t v;
     return pcmap_get(&g->tb_by_id, tb_id, 1, &v) ? v : CFG_NONE;
+}
+
+bool cfg_rebuild_index(struct cfg *g)
+{
+    for (uint32_t bi = 0; bi < g->nblocks; bi++) {
+        const struct cfg_block *b = &g->block[bi];
+        uint32_t tag = space_tag(b->mode, b->space);
+        if (!pcmap_put(&g->block_by_pc, b->pc, tag, bi)) return false;
+        for (uint32_t i = 0; i < b->ninsns; i++)
+            if (!pcmap_put(&g->insn_owner, b->insn[i].pc, tag, bi)) return false;
+    }
+    /* Registration order = table order: a redefined id maps to its latest TB. */
+    for (uint32_t ti = 0; ti < g->ntbs; ti++)
+        if (!tb_register(g, g->tb[ti].tb_id, ti)) return false;
+    return true;
 }
 
 bool cfg_add_tb(struct cfg *g, uint32_t tb_id, uint64_t pc, uint8_t cpu_mode, uint8_t cpl,

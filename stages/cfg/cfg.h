@@ -120,6 +120,20 @@ struct cfg_counters {
     uint64_t code_spaces_opened;    /* TBs whose bytes disagreed with every known space */
 };
 
+/* Trace runs.  One tracer process sends one run: TRACE_TBs numbered 1, 2, 3...
+ * in stream order, executions and samples, and a TRACE_END.  A tracer that is
+ * restarted runs the workloads again from the start, so its records begin a
+ * new run: cfg_consume (cfg_record.h) replaces the graph by an empty one when
+ * a run begins (docs/cfg.md "Tracer restarts"). */
+struct cfg_run {
+    uint64_t runs;                  /* runs begun on this stream */
+    uint64_t runs_discarded;        /* runs replaced before their TRACE_END (a tracer died) */
+    uint64_t runs_replaced;         /* complete runs replaced by a later one */
+    uint32_t max_tb_id;             /* highest tb_id of the current run */
+    bool has_tb;                    /* the current run sent a TRACE_TB */
+    bool ended;                     /* the current run's TRACE_END was consumed */
+};
+
 struct cfg_options {
     uint64_t hot_threshold;         /* a block becomes "hot" at this exec count (default 1000) */
 };
@@ -145,11 +159,17 @@ struct cfg {
     uint64_t rng;                   /* reservoir sampling (deterministic) */
     bool analyzed;
     struct cfg_counters n;
+    struct cfg_run run;
 };
 
 void cfg_options_default(struct cfg_options *o);
 bool cfg_init(struct cfg *g, const struct cfg_options *o);
 void cfg_free(struct cfg *g);
+/* An empty graph with the same options; the run tallies (g->run) are kept. */
+bool cfg_reset(struct cfg *g);
+/* Rebuilds the lookup maps (block_by_pc, insn_owner, TB ids) from the block
+ * and TB tables: what reading a checkpoint image needs (cfg_image.h). */
+bool cfg_rebuild_index(struct cfg *g);
 
 /* TRACE_TB.  `insn_len` (one byte per instruction, may be NULL/0) is the
  * tracer's view of instruction boundaries; Zydis decodes, the tracer's lengths

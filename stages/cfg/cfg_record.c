@@ -6,11 +6,49 @@
 
 #include "log.h"
 
+/* A trace run begins: the first record of the stream, anything after a
+ * TRACE_END, or a TRACE_TB whose id is not above the run's highest (one
+ * tracer numbers its TBs 1, 2, 3... in stream order; a restarted one starts
+ * again at 1).  The graph of the previous run is replaced, so that the
+ * graph and its counts always describe one whole run of the workloads. */
+static void run_begin_if_new(struct cfg *g, const struct rec *r)
+{
+    bool restarted = r->type == REC_TRACE_TB && g->run.has_tb && r->u.trace_tb.tb_id <= g->run.max_tb_id;
+    if (g->run.runs && !g->run.ended && !restarted) return;
+    if (g->run.runs) {
+        if (g->run.ended) {
+            g->run.runs_replaced++;
+            log_info("cfg: a new trace run begins after a complete one (%s): it replaces the graph of "
+                     "%u blocks, %llu executions", rec_type_name(r->type), g->nblocks,
+                     (unsigned long long)g->n.execs);
+        } else {
+            g->run.runs_discarded++;
+            log_warn("cfg: the tracer restarted (TRACE_TB id %u after id %u, no TRACE_END): the dead run's "
+                     "partial graph (%u blocks, %llu executions) is discarded; the new run starts empty",
+                     r->u.trace_tb.tb_id, g->run.max_tb_id, g->nblocks, (unsigned long long)g->n.execs);
+        }
+        if (!cfg_reset(g)) log_error("cfg: out of memory starting a new trace run");
+    }
+    g->run.runs++;
+    g->run.has_tb = false;
+    g->run.ended = false;
+    g->run.max_tb_id = 0;
+}
+
 int cfg_consume(struct cfg *g, const struct rec *r)
 {
     switch (r->type) {
+    case REC_TRACE_TB: case REC_TRACE_EXEC: case REC_TRACE_SAMPLE: case REC_TRACE_END: case REC_TRACE_INSN:
+        run_begin_if_new(g, r);
+        break;
+    default:
+        break;
+    }
+    switch (r->type) {
     case REC_TRACE_TB: {
         const struct rec_trace_tb *t = &r->u.trace_tb;
+        if (!g->run.has_tb || t->tb_id > g->run.max_tb_id) g->run.max_tb_id = t->tb_id;
+        g->run.has_tb = true;
         cfg_add_tb(g, t->tb_id, t->pc, t->cpu_mode, t->cpl, t->code.ptr, t->code.len,
                    t->insn_len.ptr, t->insn_len.len);
         return CFG_CONSUMED;
@@ -38,6 +76,7 @@ int cfg_consume(struct cfg *g, const struct rec *r)
         return CFG_CONSUMED;
     }
     case REC_TRACE_END:
+        g->run.ended = true;
         return CFG_END;
     case REC_TRACE_INSN:
         return CFG_IGNORED;     /* instruction-level mode: not used for the CFG */

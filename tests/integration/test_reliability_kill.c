@@ -13,11 +13,10 @@
  *     ops) — the issue's "same verified entries as a clean run"; victims
  *     cluster, synth, verify, offload (killed mid-store too: entries are
  *     written atomically, a repeated verdict is idempotent).
- *   - victims including cfg: skipped unless TCGL_REL_KILL_CFG=1; cfg is not
- *     crash-safe (it keeps its graph, and the final counts it emits at
- *     TRACE_END, in memory while it commits its input; a cfg killed mid-trace
- *     forgets every TB defined before: docs/cfg.md "Limits").  Measured: 2
- *     of 6 and 0 of 6 templates reached the end in two runs.
+ *   - victims cfg and cluster: cfg keeps its graph in a snapshot and a
+ *     journal in the run directory and commits its input only after
+ *     journaling it (docs/cfg.md "Crash safety"), so a cfg killed mid-trace
+ *     resumes with the same graph and the same final counts.
  *
  * A job or verdict repeated after a restart (at-least-once) is harmless: the
  * sinks keep the latest per template key.
@@ -214,12 +213,6 @@ static void test_sigkill_with_offload(void **state)
 static void test_sigkill_cfg(void **state)
 {
     (void)state;
-    const char *e = getenv("TCGL_REL_KILL_CFG");
-    if (!e || strcmp(e, "1")) {
-        print_message("cfg is not crash-safe yet (its graph lives in memory while its input is committed: "
-                      "docs/cfg.md Limits); set TCGL_REL_KILL_CFG=1 to run this check\n");
-        skip();
-    }
     if (!have_all(false)) skip();
     compare_with_clean(false, "cfg,cluster", 8);
 }
