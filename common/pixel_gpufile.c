@@ -332,6 +332,154 @@ static void pxf_insn_regs(struct pixel_insn in, uint32_t *src, uint32_t *dst)
         *src |= rd;
 }
 
+/* ---- fewer bytes for fault-free straight-line microcode ------------------
+ * Forward: what is known of each register's value in every state — a
+ * constant (uniform inputs and what is computed from them alone), or its
+ * upper 32 bits (HI: zero-extended results, choices between values with
+ * the same upper half), or nothing.  Backward: how many low bits of each
+ * register can reach something downloaded (0, 32 or 64). */
+enum { PXF_TOP, PXF_CONST, PXF_HI };
+struct pxf_av { int k; uint64_t v; };   /* CONST: the value; HI: the upper 32 bits */
+
+static int pxf_hi(struct pxf_av a, uint64_t *h)
+{
+    if (a.k == PXF_CONST) *h = a.v >> 32;
+    else if (a.k == PXF_HI) *h = a.v;
+    else return 0;
+    return 1;
+}
+
+static struct pxf_av pxf_eval(struct pixel_insn in, const struct pxf_av *R, uint32_t src)
+{
+    struct pxf_av a = R[in.rs1 & 31], b = R[in.rs2 & 31], d = R[in.rd & 31], top = { PXF_TOP, 0 };
+    int all_const = 1;
+    for (int r = 0; r < 32; r++)
+        if ((src >> r & 1) && R[r].k != PXF_CONST)
+            all_const = 0;
+    if (all_const) {
+        int div = 0;
+        struct pxf_av c = { PXF_CONST, pixel_alu(in.op, a.v, b.v, d.v, in.rs1, in.rs2, 0, &div) };
+        return c;
+    }
+    uint64_t ha, hb, hd;
+    struct pxf_av zero_hi = { PXF_HI, 0 };
+    switch (in.op) {
+    case PX_MOV: return a;
+    case PX_ZEXT8: case PX_ZEXT16: case PX_ZEXT32: case PX_ANDI: case PX_BIT: case PX_CMPEQ: case PX_CMPNE:
+    case PX_CMPLTU: case PX_CMPLTS: case PX_CMPLEU: case PX_CMPLES: case PX_CMPEQZ: case PX_PARITY:
+    case PX_POPCNT: case PX_CLZ: case PX_CTZ: case PX_EXT8H: case PX_BSWAP32:
+        return zero_hi;
+    case PX_AND:
+        if ((pxf_hi(a, &ha) && ha == 0) || (pxf_hi(b, &hb) && hb == 0)) return zero_hi;
+        return top;
+    case PX_OR: case PX_XOR:
+        if (pxf_hi(a, &ha) && pxf_hi(b, &hb)) {
+            struct pxf_av h = { PXF_HI, in.op == PX_OR ? ha | hb : ha ^ hb };
+            return h;
+        }
+        return top;
+    case PX_CMOVNZ: case PX_CMOVZ:
+        if (pxf_hi(b, &hb) && pxf_hi(d, &hd) && hb == hd) {
+            struct pxf_av h = { PXF_HI, hb };
+            return h;
+        }
+        return top;
+    case PX_INS8: case PX_INS8H: case PX_INS16:
+        if (pxf_hi(d, &hd)) {
+            struct pxf_av h = { PXF_HI, hd };
+            return h;
+        }
+        return top;
+    default:
+        return top;
+    }
+}
+
+/* Low bits of each source an instruction needs for `need` low bits of its
+ * result (need 32 or 64): 32 or 64 per source register. */
+static unsigned pxf_src_need(struct pixel_insn in, unsigned need, unsigned r)
+{
+    switch (in.op) {
+    case PX_ZEXT8: case PX_ZEXT16: case PX_ZEXT32: case PX_SEXT8: case PX_SEXT16: case PX_SEXT32:
+    case PX_BSWAP32: case PX_PARITY: case PX_EXT8H:
+        return 32;
+    case PX_INS8: case PX_INS8H: case PX_INS16:
+        return r == (in.rd & 31u) ? need : 32;   /* rs1's low 8/16 bits; rd's other bits pass */
+    case PX_BIT:
+        return in.rs2 < 32 ? 32 : 64;
+    case PX_MOV: case PX_ADD: case PX_SUB: case PX_MUL: case PX_AND: case PX_OR: case PX_XOR: case PX_NOT:
+    case PX_NEG: case PX_ADDI: case PX_ANDI: case PX_ORI: case PX_XORI: case PX_SHLI: case PX_LDHI:
+        return need;   /* low bits of the result depend on low bits of the sources only */
+    case PX_SHL:
+        return r == (in.rs1 & 31u) ? need : 32;   /* the count is rs2 & 63 */
+    case PX_CMOVNZ: case PX_CMOVZ:
+        return r == (in.rs1 & 31u) ? 64 : need;   /* the condition tests all 64 bits */
+    default:
+        return 64;
+    }
+}
+
+static void pxf_narrow(const struct pixel_job *j, struct pixel_xfer_plan *p)
+{
+    struct pxf_av R[32];
+    for (int r = 0; r < 32; r++) {
+        R[r].k = (p->in_uniform >> r & 1) ? PXF_CONST : PXF_TOP;
+        R[r].v = p->in_val[r];
+    }
+    for (uint32_t x = 0; x < j->ninsns; x++) {
+        struct pixel_insn in = j->prog[x];
+        uint32_t src, dst;
+        pxf_insn_regs(in, &src, &dst);
+        if (dst)
+            R[in.rd & 31] = pxf_eval(in, R, src);
+    }
+    unsigned need[32] = {0};
+    for (int r = 0; r < 32; r++) {
+        uint32_t bit = 1u << r;
+        if ((p->out_rows | p->out_flags) & bit && R[r].k == PXF_CONST) {
+            p->out_uniform |= bit;
+            p->out_val[r] = R[r].v;
+            p->out_rows &= ~bit;
+            p->out_flags &= ~bit;
+        } else if (p->out_rows & bit && R[r].k == PXF_HI) {
+            p->out_narrow |= bit;
+            p->out_hi[r] = (uint32_t)R[r].v;
+            need[r] = 32;
+        } else if (p->out_rows & bit) {
+            need[r] = 64;
+        } else if (p->out_flags & bit) {
+            need[r] = 32;   /* bit 0 */
+        }
+    }
+    for (uint32_t x = j->ninsns; x-- > 0;) {
+        struct pixel_insn in = j->prog[x];
+        uint32_t src, dst;
+        pxf_insn_regs(in, &src, &dst);
+        if (!dst)
+            continue;
+        unsigned d = need[in.rd & 31];
+        need[in.rd & 31] = 0;
+        if (!d)
+            continue;   /* its result reaches nothing downloaded */
+        for (unsigned r = 0; r < 32; r++)
+            if (src >> r & 1) {
+                unsigned w = pxf_src_need(in, d, r);
+                if (w > need[r])
+                    need[r] = w;
+            }
+    }
+    for (int r = 0; r < 32; r++) {
+        uint32_t bit = 1u << r;
+        if ((p->in_rows | p->in_flags) & bit && need[r] == 0) {
+            p->in_rows &= ~bit;   /* read, but nothing downloaded depends on it */
+            p->in_flags &= ~bit;
+        } else if (p->in_rows & bit && need[r] == 32) {
+            p->in_narrow |= bit;
+        }
+    }
+    p->status_known = true;
+}
+
 void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -393,11 +541,36 @@ void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
             p->out_rows |= 1u << r;
     }
     p->killed = killed;
+    /* uniform inputs: a kernel parameter instead of a row */
+    for (int r = 0; r < 32 && n; r++) {
+        if (!((p->in_rows | p->in_flags) >> r & 1))
+            continue;
+        const uint64_t *row = j->regs + (uint64_t)r * n, v = row[0];
+        uint64_t i = 1;
+        while (i < n && row[i] == v)
+            i++;
+        if (i < n)
+            continue;
+        p->in_uniform |= 1u << r;
+        p->in_val[r] = v;
+        p->in_rows &= ~(1u << r);
+        p->in_flags &= ~(1u << r);
+    }
+    p->simple = straight && j->ninsns <= limit;
+    for (uint32_t x = 0; x < j->ninsns && p->simple; x++) {
+        uint8_t op = j->prog[x].op;
+        int kind = pixel_op_kind(op);
+        if (kind == PXK_LOAD || kind == PXK_STORE || (kind == PXK_CTRL && op != PX_NOP) || pxf_may_div_fault(op))
+            p->simple = false;
+    }
+    if (p->simple)
+        pxf_narrow(j, p);
     uint64_t win = pixel_job_window(j);
-    p->bytes_in = 8 * (uint32_t)__builtin_popcount(p->in_rows) + (p->in_flags ? 1 : 0) +
+    const uint32_t in32 = (uint32_t)__builtin_popcount(p->in_narrow), out32 = (uint32_t)__builtin_popcount(p->out_narrow);
+    p->bytes_in = 8 * ((uint32_t)__builtin_popcount(p->in_rows) - in32) + 4 * in32 + (p->in_flags ? 1 : 0) +
                   (p->mem_in ? (uint32_t)(8 * j->nregions + win) : 0);
-    p->bytes_out = 8 * (uint32_t)__builtin_popcount(p->out_rows) + (p->out_flags ? 1 : 0) + 2 +
-                   (p->mem_out ? (uint32_t)win : 0);
+    p->bytes_out = 8 * ((uint32_t)__builtin_popcount(p->out_rows) - out32) + 4 * out32 + (p->out_flags ? 1 : 0) +
+                   (p->status_known ? 0 : 2) + (p->mem_out ? (uint32_t)win : 0);
 }
 
 void pixel_xfer_pack_flags(const struct pixel_job *j, const struct pixel_xfer_plan *p,
@@ -416,14 +589,25 @@ void pixel_xfer_pack_flags(const struct pixel_job *j, const struct pixel_xfer_pl
 }
 
 void pixel_xfer_expand(struct pixel_job *res, const struct pixel_xfer_plan *p,
-                       const uint64_t *out_rows, const uint8_t *out_flags,
+                       const uint64_t *out_rows, const uint32_t *out_rows32, const uint8_t *out_flags,
                        const uint16_t *status, const uint8_t *mem)
 {
     const uint64_t n = res->nstates;
-    int slot = 0;
-    for (int r = 0; r < 32; r++)
-        if (p->out_rows >> r & 1)
-            memcpy(res->regs + (uint64_t)r * n, out_rows + (uint64_t)slot++ * n, (size_t)(n * 8));
+    int slot = 0, slot32 = 0;
+    for (int r = 0; r < 32; r++) {
+        uint64_t *row = res->regs + (uint64_t)r * n;
+        if (p->out_narrow >> r & 1) {
+            const uint32_t *src = out_rows32 + (uint64_t)slot32++ * n;
+            const uint64_t hi = (uint64_t)p->out_hi[r] << 32;
+            for (uint64_t i = 0; i < n; i++)
+                row[i] = hi | src[i];
+        } else if (p->out_rows >> r & 1) {
+            memcpy(row, out_rows + (uint64_t)slot++ * n, (size_t)(n * 8));
+        } else if (p->out_uniform >> r & 1) {
+            for (uint64_t i = 0; i < n; i++)
+                row[i] = p->out_val[r];
+        }
+    }
     for (int r = 16; r < 24 && out_flags; r++) {
         if (!(p->out_flags >> r & 1))
             continue;
@@ -433,8 +617,8 @@ void pixel_xfer_expand(struct pixel_job *res, const struct pixel_xfer_plan *p,
             row[i] = out_flags[i] >> bit & 1;
     }
     for (uint64_t i = 0; i < n; i++) {
-        res->fault[i] = (uint8_t)(status[i] >> 13);
-        res->fault_pc[i] = status[i] & 0x1fffu;
+        res->fault[i] = p->status_known ? (uint8_t)PIXEL_FAULT_NONE : (uint8_t)(status[i] >> 13);
+        res->fault_pc[i] = p->status_known ? res->ninsns : status[i] & 0x1fffu;
     }
     if (p->mem_out && mem)
         memcpy(res->mem, mem, (size_t)(pixel_job_window(res) * n));

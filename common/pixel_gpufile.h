@@ -89,11 +89,32 @@ long pixel_job_compare(const struct pixel_job *a, const struct pixel_job *b, FIL
 #define PIXEL_XFER_STATUS(kind, pc) ((uint16_t)((unsigned)(kind) << 13 | (unsigned)(pc)))
 
 struct pixel_xfer_plan {
-    uint32_t in_rows, out_rows;     /* registers moved as 64-bit rows (bit r: Rr) */
+    uint32_t in_rows, out_rows;     /* registers moved as rows (bit r: Rr), 64-bit unless narrow */
     uint32_t in_flags, out_flags;   /* flag registers moved as bits of the flag byte */
     uint32_t killed;                /* written before any read or possible fault: not uploaded */
     bool mem_in, mem_out;           /* memory windows (and region bases) up / back */
     uint32_t bytes_in, bytes_out;   /* per state, everything included */
+    /* Fewer bytes (docs/pixel-gpu.md "Fewer bytes"):
+     * in_uniform: registers read before written that hold the same value in
+     *   every state (a template instance's rip): not uploaded, in_val[r]
+     *   goes to the kernel as a parameter (any program);
+     * in_narrow (of in_rows): only their low 32 bits can affect anything
+     *   downloaded, so they go up as 32-bit rows (the kernel zero-extends);
+     * out_uniform: results the same in every state, computed from constants
+     *   and uniform inputs alone: out_val[r], not downloaded;
+     * out_narrow (of out_rows): results whose upper 32 bits are known to be
+     *   out_hi[r] in every state (zero-extended 32-bit results, or a choice
+     *   between constants of the same upper half): 32-bit rows down;
+     * status_known: no state can fault (straight-line, no memory, no
+     *   division, within the step limit): every status is (NONE, ninsns),
+     *   not downloaded.
+     * The last four hold only for microcode of that fault-free straight-line
+     * kind (`simple`); the others keep 64-bit rows and the status word. */
+    bool simple;
+    uint32_t in_uniform, in_narrow, out_uniform, out_narrow;
+    bool status_known;
+    uint64_t in_val[32], out_val[32];
+    uint32_t out_hi[32];
 };
 
 /* Derives the plan from j's program and, for live-in flags, its input
@@ -107,12 +128,14 @@ void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p);
 void pixel_xfer_pack_flags(const struct pixel_job *j, const struct pixel_xfer_plan *p,
                            uint64_t first, uint64_t count, uint8_t *flags);
 
-/* Turns res (a copy of the job's input) into the result: the out rows
- * (popcount(out_rows) rows of nstates u64 each, ascending register order),
- * the packed out flags (nstates bytes, or NULL when none), the status words
- * and, when the plan stores, the memory windows (nstates * window bytes). */
+/* Turns res (a copy of the job's input) into the result: the 64-bit out
+ * rows (out_rows & ~out_narrow, nstates u64 each, ascending register
+ * order), the 32-bit ones (out_narrow, nstates u32 each), the packed out
+ * flags (nstates bytes, or NULL when none), the status words (NULL when
+ * status_known) and, when the plan stores, the memory windows (nstates *
+ * window bytes); uniform results from out_val. */
 void pixel_xfer_expand(struct pixel_job *res, const struct pixel_xfer_plan *p,
-                       const uint64_t *out_rows, const uint8_t *out_flags,
+                       const uint64_t *out_rows, const uint32_t *out_rows32, const uint8_t *out_flags,
                        const uint16_t *status, const uint8_t *mem);
 
 /* As pixel_job_compare, over the guest registers R0..R23 only. */

@@ -11,13 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gpu_export.h"
 #include "log.h"
 #include "offload.h"
 #include "stage.h"
 
 static const char usage[] =
     "usage: offload [--speed-blocks N] [--states N] [--reps N] [--workload NAME]\n"
-    "               [--work-dir DIR] [--no-native] [--gpu | --no-gpu]\n"
+    "               [--work-dir DIR] [--no-native] [--gpu auto|on|off] [--no-gpu]\n"
+    "               [--pixel-cuda PATH] [--gpu-states N]\n"
+    "       offload --export-gpu DIR [--library DIR] [--keys PREFIX,...] [--export-states N]\n"
+    "               [--harness] [--harness-states]\n"
     "\n"
     "Pipeline stage (started by pipectl): reads VERDICT records (verify) and library-hit\n"
     "SYNTH_JOB records (cluster `hits`).  Proved and tested microcode goes into the\n"
@@ -34,7 +38,19 @@ static const char usage[] =
     "  --workload NAME   first-seen workload recorded in new entries (default: pipeline name)\n"
     "  --work-dir DIR    harness sources/binaries (default $TCGL_RUN_DIR/offload)\n"
     "  --no-native       skip the sandboxed native ceiling\n"
-    "  --gpu, --no-gpu   GPU figures: not wired yet (logs whether a GPU is present)\n"
+    "  --gpu MODE        the CUDA executor for the timed blocks: auto (default: when an\n"
+    "                    NVIDIA device and pixel-cuda are present), on (say loudly when\n"
+    "                    not), off; without a GPU the report's CUDA columns say \"no GPU\"\n"
+    "  --no-gpu          = --gpu off\n"
+    "  --pixel-cuda PATH the GPU executor (default: beside this program, ../gpu/, PATH)\n"
+    "  --gpu-states N    states per block on the GPU (the timed states tiled; default 1000000)\n"
+    "\n"
+    "  --export-gpu DIR  no pipeline: write every verified template of the library\n"
+    "                    ($TCGL_LIBRARY_DIR or --library) as DIR/<key16>.job, a batch of\n"
+    "                    --export-states (1000000) generated states, and DIR/index.tsv;\n"
+    "                    --keys limits it to templates whose keys start with a prefix;\n"
+    "                    --harness also compiles the QEMU/native harness of each template,\n"
+    "                    --harness-states writes its state file (DIR/<key16>.hs)\n"
     "  -h, --help        this text\n";
 
 static int parse_u32(const char *opt, const char *s, uint32_t *out)
@@ -50,19 +66,46 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
     return 0;
 }
 
+/* --export-gpu: the library's verified templates as GPU batch files. */
+static int export_gpu(const char *dir, const char *libdir, const char *keys, const struct gpu_export_options *ex)
+{
+    if (!libdir) libdir = getenv("TCGL_LIBRARY_DIR");
+    if (!libdir) {
+        fprintf(stderr, "offload: --export-gpu needs --library DIR or TCGL_LIBRARY_DIR\n");
+        return 2;
+    }
+    struct library *lib = library_open(libdir, NULL);
+    if (!lib) return 2;
+    const char *kv[256];
+    size_t nk = 0;
+    char *copy = keys ? strdup(keys) : NULL;
+    for (char *save = NULL, *k = copy ? strtok_r(copy, ",", &save) : NULL; k && nk < 256; k = strtok_r(NULL, ",", &save))
+        kv[nk++] = k;
+    int n = gpu_export_library(lib, dir, kv, nk, ex);
+    free(copy);
+    library_close(lib);
+    return n < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct offload_options o;
     memset(&o, 0, sizeof o);
     speedup_options_default(&o.speed);
     o.speed_blocks = 8;
-    const char *work_dir = NULL;
+    const char *work_dir = NULL, *export_dir = NULL, *export_lib = NULL, *export_keys = NULL;
+    struct gpu_export_options ex = { .nstates = 1000000, .seed = 1, .max_bytes = 2ull << 30 };
+    gpu_options_default(&o.gpu);
     uint32_t v;
     static const struct option longopts[] = {
         { "speed-blocks", required_argument, 0, 'b' }, { "states", required_argument, 0, 'n' },
         { "reps", required_argument, 0, 'r' }, { "workload", required_argument, 0, 'w' },
         { "work-dir", required_argument, 0, 'd' }, { "no-native", no_argument, 0, 'N' },
-        { "gpu", no_argument, 0, 'g' }, { "no-gpu", no_argument, 0, 'G' },
+        { "gpu", required_argument, 0, 'g' }, { "no-gpu", no_argument, 0, 'G' },
+        { "pixel-cuda", required_argument, 0, 'c' }, { "gpu-states", required_argument, 0, 's' },
+        { "export-gpu", required_argument, 0, 'E' }, { "library", required_argument, 0, 'L' },
+        { "keys", required_argument, 0, 'K' }, { "export-states", required_argument, 0, 'X' },
+        { "harness", no_argument, 0, 'H' }, { "harness-states", no_argument, 0, 'S' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     for (int ch; (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -73,8 +116,21 @@ int main(int argc, char **argv)
         case 'w': o.workload = optarg; break;
         case 'd': work_dir = optarg; break;
         case 'N': o.speed.run_native = false; break;
-        case 'g': o.gpu = true; break;
-        case 'G': o.gpu = false; break;
+        case 'g':
+            if (gpu_mode_parse(optarg, &o.gpu.mode) < 0) {
+                fprintf(stderr, "offload: --gpu: expected auto, on or off, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'G': o.gpu.mode = GPU_MODE_OFF; break;
+        case 'c': o.gpu.pixel_cuda = optarg; break;
+        case 's': if (parse_u32("--gpu-states", optarg, &v) || !v) return 2; o.gpu.nstates = v; break;
+        case 'E': export_dir = optarg; break;
+        case 'L': export_lib = optarg; break;
+        case 'K': export_keys = optarg; break;
+        case 'X': if (parse_u32("--export-states", optarg, &v)) return 2; ex.nstates = v; break;
+        case 'H': ex.harness = true; break;
+        case 'S': ex.harness_states = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
@@ -83,6 +139,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "offload: unexpected argument '%s'\n%s", argv[optind], usage);
         return 2;
     }
+
+    if (export_dir) return export_gpu(export_dir, export_lib, export_keys, &ex);
 
     struct stage st;
     if (stage_open(argc, argv, &st) < 0) return 2;
@@ -111,11 +169,6 @@ int main(int argc, char **argv)
     }
     bool ended = st.end == STAGE_ST_ENDED;
     if (rc == 0 && ended) {
-        if (o.gpu && access("/dev/nvidia0", F_OK) != 0)
-            log_info("offload: GPU enabled but no GPU present: no GPU figures");
-        else if (o.gpu)
-            log_warn("offload: a GPU is present, but this stage does not drive the CUDA executor yet "
-                     "(stages/offload/gpu, bench-gpu): no GPU figures");
         offload_measure(off);
         const char *dir = st.report_dir ? st.report_dir : ".";
         offload_write_report(off, dir, st.pipeline);

@@ -22,6 +22,7 @@ struct offload {
     size_t n, cap;
     struct offload_stats st;
     struct rec_arena arena;
+    struct gpu_probe gpu;             /* set by offload_measure */
 };
 
 struct offload *offload_new(struct library *lib, const struct offload_options *o)
@@ -31,6 +32,8 @@ struct offload *offload_new(struct library *lib, const struct offload_options *o
     off->lib = lib;
     if (o) off->o = *o;
     if (!off->o.workload) off->o.workload = "default";
+    if (!o) gpu_options_default(&off->o.gpu);
+    snprintf(off->gpu.note, sizeof off->gpu.note, "not measured");
     rec_arena_init(&off->arena);
     return off;
 }
@@ -417,9 +420,48 @@ static int hotter(const void *a, const void *b)
     return x->exec_count != y->exec_count ? (x->exec_count > y->exec_count ? -1 : 1) : strcmp(x->key, y->key);
 }
 
+const struct gpu_probe *offload_gpu_probe(const struct offload *off) { return &off->gpu; }
+
+/* The CUDA executor on the states speedup timed (tiled to gpu.nstates):
+ * checked against the interpreter, then its rate beside QEMU's. */
+static void measure_gpu(struct offload *off, struct offload_tmpl *t, const struct speedup_block *b)
+{
+    struct pixel_batch pb;
+    char why[256];
+    if (speedup_build_batch(b, off->o.speed.nstates, &pb, why, sizeof why) != 0) {
+        snprintf(t->gpu.why, sizeof t->gpu.why, "no states: %.200s", why);
+        return;
+    }
+    struct gpu_options go = off->o.gpu;
+    if (!go.work_dir) go.work_dir = off->o.speed.work_dir;
+    gpu_measure(&go, &off->gpu, b->name, t->ops, t->nops, &pb, &t->gpu);
+    pixel_batch_free(&pb);
+    const struct speedup_result *r = &t->speed;
+    if (!t->gpu.measured) {
+        log_info("offload: GPU figures of %.16s not measured: %s", t->key, t->gpu.why);
+        return;
+    }
+    double qemu_rate = r->qemu_s > 0 ? (double)r->nstates * r->reps / r->qemu_s : 0;
+    if (qemu_rate > 0) {
+        t->ratio_cuda = t->gpu.states_per_s / qemu_rate;
+        t->ratio_cuda_kernel = t->gpu.kernel_states_per_s / qemu_rate;
+    }
+    log_info("offload: GPU %.16s: %u states bit-identical to the interpreter; %" PRIu64 " states: %.3g "
+             "blocks/s with transfers (%u+%u bytes/state), %.3g kernel alone; QEMU %.3g: cuda %.1fx, kernel %.1fx",
+             t->key, t->gpu.checked, t->gpu.states, t->gpu.states_per_s, t->gpu.bytes_in, t->gpu.bytes_out,
+             t->gpu.kernel_states_per_s, qemu_rate, t->ratio_cuda, t->ratio_cuda_kernel);
+    if (off->lib && t->ratio_cuda > 0) {
+        library_update_speedup(off->lib, t->key, "cuda", t->ratio_cuda);
+        library_update_speedup(off->lib, t->key, "cuda_kernel", t->ratio_cuda_kernel);
+    }
+}
+
 int offload_measure(struct offload *off)
 {
     if (!off->o.speed_blocks || !off->o.speed.work_dir) return 0;
+    struct gpu_options go = off->o.gpu;
+    if (!go.work_dir) go.work_dir = off->o.speed.work_dir;
+    gpu_probe_run(&go, &off->gpu);
     struct offload_tmpl **v = malloc((off->n ? off->n : 1) * sizeof *v);
     if (!v) return -1;
     size_t nv = 0;
@@ -450,6 +492,7 @@ int offload_measure(struct offload *off)
             library_update_speedup(off->lib, t->key, "interp", r->ratio_interp);
             if (r->ratio_native > 0) library_update_speedup(off->lib, t->key, "native", r->ratio_native);
         }
+        if (off->gpu.available) measure_gpu(off, t, &b);
     }
     free(v);
     return measured;
@@ -496,6 +539,14 @@ int offload_write_report(struct offload *off, const char *dir, const char *title
             b->speedup_batched = t->speed.ratio_batched;
             b->speedup_interp = t->speed.ratio_interp;
             b->speedup_native = t->speed.ratio_native;
+            b->speedup_cuda = t->ratio_cuda;
+            b->speedup_cuda_kernel = t->ratio_cuda_kernel;
+        }
+        if (t->gpu.measured) {
+            b->gpu_states = t->gpu.states;
+            b->gpu_checked = t->gpu.checked;
+            b->gpu_states_per_s = t->gpu.states_per_s;
+            b->gpu_kernel_states_per_s = t->gpu.kernel_states_per_s;
         }
         b->replay_checked = t->replay_checked;
         b->replay_agreed = t->replay_agreed;
@@ -583,6 +634,8 @@ int offload_write_report(struct offload *off, const char *dir, const char *title
                       .tests_failed = off->st.tests_failed },
         .reasons = rs, .nreasons = nrs,
         .pictures = pics, .npictures = npics,
+        .gpu_note = off->gpu.available ? "" : off->gpu.note,
+        .gpu_device = off->gpu.device,
     };
     rc = report_write(&in, dir);
     json_decref(cj);

@@ -25,6 +25,7 @@
 
 #include "library.h"
 #include "records.h"
+#include "gpu_run.h"
 #include "report.h"
 #include "speedup.h"
 
@@ -32,7 +33,7 @@ struct offload_options {
     const char *workload;             /* first-seen workload stored in entries; NULL: "default" */
     unsigned speed_blocks;            /* hottest verified templates timed; 0: none */
     struct speedup_options speed;     /* work_dir must be set when speed_blocks > 0 */
-    bool gpu;                         /* use the CUDA executor when one is present */
+    struct gpu_options gpu;           /* the CUDA executor (gpu_run.h); work_dir: speed.work_dir */
 };
 
 /* One template as offload knows it. */
@@ -67,6 +68,8 @@ struct offload_tmpl {
     uint64_t replay_param_skips;
     bool timed;
     struct speedup_result speed;
+    struct gpu_result gpu;            /* the CUDA executor on the same states (tiled) */
+    double ratio_cuda, ratio_cuda_kernel;   /* QEMU time / CUDA time per execution; 0: none */
 };
 
 struct offload_stats {
@@ -99,6 +102,9 @@ bool offload_fallback(struct offload *off, const char *key);
 /* Time the hottest verified templates (options.speed_blocks) and record
  * the ratios in the library.  Returns how many were measured. */
 int offload_measure(struct offload *off);
+
+/* Whether the CUDA executor ran, and why not (valid after offload_measure). */
+const struct gpu_probe *offload_gpu_probe(const struct offload *off);
 
 /* report.json + report.html into dir (CFG pictures: dir/ *.svg). */
 int offload_write_report(struct offload *off, const char *dir, const char *title);

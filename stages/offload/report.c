@@ -99,14 +99,17 @@ static double median_measured(double *v, size_t n)
     return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
 }
 
+#define NEXEC 5                      /* executors with a speedup column */
+
 /* Per block class: offloaded blocks and median speedups per executor. */
 struct class_summary {
     const char *cls;
     size_t blocks;
-    double med[4];                   /* batched, interp, cuda, native */
+    double med[NEXEC];               /* per executor_names */
 };
 
-static const char *const executor_names[4] = { "batched", "interp", "cuda", "native" };
+/* cuda: with host<->device transfers; cuda_kernel: the kernel alone */
+static const char *const executor_names[NEXEC] = { "batched", "interp", "cuda", "cuda_kernel", "native" };
 
 static double block_speedup(const struct report_block *b, int k)
 {
@@ -114,6 +117,7 @@ static double block_speedup(const struct report_block *b, int k)
     case 0: return b->speedup_batched;
     case 1: return b->speedup_interp;
     case 2: return b->speedup_cuda;
+    case 3: return b->speedup_cuda_kernel;
     default: return b->speedup_native;
     }
 }
@@ -140,7 +144,7 @@ static int class_summaries(const struct report_input *in, struct class_summary *
         cs[j].blocks++;
     }
     for (size_t j = 0; j < ncls; j++)
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NEXEC; k++) {
             size_t m = 0;
             for (size_t i = 0; i < in->nblocks; i++)
                 if (strcmp(s_or_empty(in->blocks[i].cls), cs[j].cls) == 0)
@@ -186,6 +190,12 @@ char *report_json(const struct report_input *in)
     jset(root, "run_id", jstr(in->run_id), &bad);
     jset(root, "generated", json_string(when), &bad);
     jset(root, "library_dir", jstr(in->library_dir), &bad);
+    json_t *gj = json_object();
+    if (gj) {
+        jset(gj, "status", json_string(in->gpu_note && in->gpu_note[0] ? in->gpu_note : "used"), &bad);
+        jset(gj, "device", jstr(in->gpu_device), &bad);
+    }
+    jset(root, "gpu", gj, &bad);
 
     json_t *ws = json_array();
     for (size_t i = 0; ws && i < in->nworkloads; i++) {
@@ -253,10 +263,22 @@ char *report_json(const struct report_input *in)
         jset(o, "template_key", jstr(b->template_key), &bad);
         jset(o, "status", json_string(report_block_status_name(b->status)), &bad);
         json_t *sp = json_object();
-        for (int k = 0; sp && k < 4; k++)
+        for (int k = 0; sp && k < NEXEC; k++)
             if (block_speedup(b, k) > 0)
                 jset(sp, executor_names[k], jnum(block_speedup(b, k)), &bad);
         jset(o, "speedups", sp, &bad);
+        if (b->gpu_states) {
+            json_t *g = json_object();
+            if (g) {
+                jset(g, "states", ju64(b->gpu_states), &bad);
+                jset(g, "checked", ju64(b->gpu_checked), &bad);
+                jset(g, "states_per_s", jnum(b->gpu_states_per_s), &bad);
+                jset(g, "kernel_states_per_s", jnum(b->gpu_kernel_states_per_s), &bad);
+            }
+            jset(o, "gpu", g, &bad);
+        } else if (in->gpu_note && in->gpu_note[0]) {
+            jset(o, "gpu", jstr(in->gpu_note), &bad);
+        }
         jset(o, "replay_checked", ju64(b->replay_checked), &bad);
         jset(o, "replay_agreed", ju64(b->replay_agreed), &bad);
         japp(bs, o, &bad);
@@ -274,7 +296,7 @@ char *report_json(const struct report_input *in)
         if (!o) { bad = 1; break; }
         jset(o, "class", jstr(cs[i].cls), &bad);
         jset(o, "blocks", ju64(cs[i].blocks), &bad);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NEXEC; k++) {
             char key[32];
             snprintf(key, sizeof key, "median_speedup_%s", executor_names[k]);
             jset(o, key, jnum(cs[i].med[k]), &bad);
@@ -391,7 +413,7 @@ static const char *passive_svg(const char *svg, const char **why)
     return start;
 }
 
-static const char *const executor_colors[4] = { "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f" };
+static const char *const executor_colors[NEXEC] = { "#1f77b4", "#ff7f0e", "#2ca02c", "#98df8a", "#7f7f7f" };
 
 char *report_speedup_svg(const struct report_block *blocks, size_t n, size_t max_bars)
 {
@@ -411,7 +433,7 @@ char *report_speedup_svg(const struct report_block *blocks, size_t n, size_t max
     double maxv = 1.0;
     for (size_t i = 0; i < n && m < max_bars; i++) {
         bool any = false;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NEXEC; k++) {
             double v = block_speedup(order[i], k);
             if (v > 0 && isfinite(v)) {
                 any = true;
@@ -422,13 +444,13 @@ char *report_speedup_svg(const struct report_block *blocks, size_t n, size_t max
         if (any)
             order[m++] = order[i];
     }
-    const int label_w = 190, plot_w = 520, row_h = 34, top = 40;
+    const int label_w = 190, plot_w = 520, row_h = 40, top = 40;
     int height = top + (int)(m ? m : 1) * row_h + 30;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                "font-family=\"sans-serif\" font-size=\"11\" role=\"img\" "
                "aria-label=\"speedup over QEMU TCG per block\">\n",
             label_w + plot_w + 60, height);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NEXEC; k++)
         fprintf(f, "<rect x=\"%d\" y=\"8\" width=\"10\" height=\"10\" fill=\"%s\"/>"
                    "<text x=\"%d\" y=\"17\">%s</text>\n",
                 label_w + k * 110, executor_colors[k], label_w + k * 110 + 14, executor_names[k]);
@@ -447,7 +469,7 @@ char *report_speedup_svg(const struct report_block *blocks, size_t n, size_t max
             esc(f, b->cls);
             fprintf(f, " (%" PRIu64 "x)</text>\n", b->exec_count);
             int bar = 0;
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < NEXEC; k++) {
                 double v = block_speedup(b, k);
                 if (!(v > 0 && isfinite(v)))
                     continue;
@@ -492,6 +514,19 @@ static const char html_style[] =
     "td.n{text-align:right;font-variant-numeric:tabular-nums}code,pre{font-size:.85em}"
     ".ok{color:#060}.bad{color:#a00}.note{color:#666;font-style:italic}";
 
+/* A table cell without a figure: "-", or for the CUDA columns why the GPU
+ * did not run ("no GPU"), so that a missing GPU never reads as 0. */
+static void html_no_figure(FILE *f, const struct report_input *in, int k)
+{
+    if ((k == 2 || k == 3) && in->gpu_note && in->gpu_note[0]) {
+        fputs("<td class=\"n note\">", f);
+        esc(f, in->gpu_note);
+        fputs("</td>", f);
+    } else {
+        fputs("<td class=\"n\">-</td>", f);
+    }
+}
+
 static void html_blocks(FILE *f, const struct report_input *in)
 {
     const struct report_block **order = blocks_by_exec(in->blocks, in->nblocks);
@@ -506,7 +541,8 @@ static void html_blocks(FILE *f, const struct report_input *in)
     }
     fputs("<table><tr><th>#</th><th>pc</th><th>workload</th><th>class</th><th>insns</th>"
           "<th>executions</th><th>share</th><th>template</th><th>status</th>"
-          "<th>batched</th><th>interp</th><th>cuda</th><th>native</th><th>replay</th></tr>\n", f);
+          "<th>batched</th><th>interp</th><th>cuda</th><th>cuda kernel</th><th>native</th><th>replay</th>"
+          "<th>GPU blocks/s (with / without transfers)</th></tr>\n", f);
     size_t lim = rows_limit(in);
     for (size_t i = 0; i < in->nblocks && i < lim; i++) {
         const struct report_block *b = order[i];
@@ -522,19 +558,24 @@ static void html_blocks(FILE *f, const struct report_input *in)
                 b->status == REPORT_BLOCK_OFFLOADED ? "ok"
                 : b->status == REPORT_BLOCK_FAILED  ? "bad" : "",
                 report_block_status_name(b->status));
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < NEXEC; k++) {
             double v = block_speedup(b, k);
             if (v > 0 && isfinite(v))
                 fprintf(f, "<td class=\"n\">%.2fx</td>", v);
             else
-                fputs("<td class=\"n\">-</td>", f);
+                html_no_figure(f, in, k);
         }
         if (b->replay_checked)
-            fprintf(f, "<td class=\"n %s\">%" PRIu64 "/%" PRIu64 "</td></tr>\n",
+            fprintf(f, "<td class=\"n %s\">%" PRIu64 "/%" PRIu64 "</td>",
                     b->replay_agreed == b->replay_checked ? "ok" : "bad", b->replay_agreed,
                     b->replay_checked);
         else
-            fputs("<td class=\"n\">-</td></tr>\n", f);
+            fputs("<td class=\"n\">-</td>", f);
+        if (b->gpu_states)
+            fprintf(f, "<td class=\"n\">%.3g / %.3g (%" PRIu64 " states; %" PRIu64 " checked)</td></tr>\n",
+                    b->gpu_states_per_s, b->gpu_kernel_states_per_s, b->gpu_states, b->gpu_checked);
+        else
+            html_no_figure(f, in, 2), fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
     if (in->nblocks > lim)
@@ -600,20 +641,24 @@ static void html_speedups(FILE *f, const struct report_input *in)
     fputs("<h2>Speedup over QEMU TCG per block</h2>\n"
           "<p>Time of QEMU TCG divided by the time of each executor on the same block and the "
           "same states, measured in one run; native execution is the ceiling.</p>\n", f);
+    fputs("<p>GPU (CUDA executor, compact pipelined path; <em>cuda</em> includes the host&harr;device "
+          "copies, <em>cuda kernel</em> is the kernel alone): ", f);
+    esc(f, in->gpu_note && in->gpu_note[0] ? in->gpu_note : in->gpu_device && in->gpu_device[0] ? in->gpu_device : "used");
+    fputs("</p>\n", f);
     struct class_summary *cs = NULL;
     int ncls = class_summaries(in, &cs);
     if (ncls > 0) {
         fputs("<table><tr><th>class</th><th>blocks</th><th>median batched</th><th>median interp</th>"
-              "<th>median cuda</th><th>median native</th></tr>\n", f);
+              "<th>median cuda</th><th>median cuda kernel</th><th>median native</th></tr>\n", f);
         for (int i = 0; i < ncls; i++) {
             fputs("<tr><td>", f);
             esc(f, cs[i].cls);
             fprintf(f, "</td><td class=\"n\">%zu</td>", cs[i].blocks);
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < NEXEC; k++)
                 if (cs[i].med[k] > 0)
                     fprintf(f, "<td class=\"n\">%.2fx</td>", cs[i].med[k]);
                 else
-                    fputs("<td class=\"n\">-</td>", f);
+                    html_no_figure(f, in, k);
             fputs("</tr>\n", f);
         }
         fputs("</table>\n", f);

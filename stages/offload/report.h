@@ -46,7 +46,12 @@ struct report_block {
     const char *template_key;        /* hex; may be NULL */
     enum report_block_status status;
     double speedup_batched, speedup_interp, speedup_cuda, speedup_native;
+    double speedup_cuda_kernel;      /* CUDA kernel alone (speedup_cuda includes host<->device copies) */
     uint64_t replay_checked, replay_agreed;
+    /* the GPU run (0: none): states timed, block executions per second with
+     * and without transfers, states checked bit for bit against the interpreter */
+    uint64_t gpu_states, gpu_checked;
+    double gpu_states_per_s, gpu_kernel_states_per_s;
 };
 
 struct report_template {
@@ -100,6 +105,10 @@ struct report_input {
     const struct report_qemu_reason *reasons; size_t nreasons;
     const struct report_picture *pictures; size_t npictures;
     size_t max_rows;                 /* rows per table and bars in the chart; 0: 50 */
+    /* GPU: NULL/"" when the CUDA executor ran (gpu_device names it); else why
+     * not, e.g. "no GPU", shown in the CUDA columns instead of a figure */
+    const char *gpu_note;
+    const char *gpu_device;
 };
 
 /* The report as JSON (malloc'd text) and as HTML (malloc'd text); NULL on

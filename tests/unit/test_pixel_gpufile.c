@@ -168,6 +168,7 @@ static void run_compact_cpu(const struct pixel_job *j, const struct pixel_xfer_p
     int nout = __builtin_popcount(p->out_rows);
     uint8_t *fin = calloc(n, 1), *fout = calloc(n, 1);
     uint64_t *rows = calloc(nout * n + 1, 8);
+    uint32_t *rows32 = calloc(nout * n + 1, 4);
     uint16_t *status = calloc(n, 2);
     pixel_xfer_pack_flags(j, p, 0, n, fin);
     struct pixel_batch b = { res->nstates, res->nregions, { 0 }, res->regs, res->region_base,
@@ -178,24 +179,32 @@ static void run_compact_cpu(const struct pixel_job *j, const struct pixel_xfer_p
         struct x86_mem m;
         struct pixel_result r;
         pixel_batch_get(&b, (uint32_t)i, &st, &m);
-        for (int k = 0; k < 32; k++)
-            st.r[k] = (p->in_rows >> k & 1) ? j->regs[k * n + i]
-                      : (p->in_flags >> k & 1) ? (uint64_t)(fin[i] >> PIXEL_FLAG_BIT(k) & 1)
-                      : 0x5aa5c33c0ff0e11eull * (k + 1) + i;
-        pixel_run_valid(j->prog, j->ninsns, &st, j->step_limit, &r);
-        int slot = 0;
         for (int k = 0; k < 32; k++) {
-            if (p->out_rows >> k & 1)
+            /* what the plan does not upload is poison: upper halves of 32-bit rows too */
+            const uint64_t poison = 0x5aa5c33c0ff0e11eull * (k + 1) + i;
+            st.r[k] = (p->in_narrow >> k & 1) ? (poison & ~0xffffffffull) | (uint32_t)j->regs[k * n + i]
+                      : (p->in_rows >> k & 1) ? j->regs[k * n + i]
+                      : (p->in_uniform >> k & 1) ? p->in_val[k]
+                      : (p->in_flags >> k & 1) ? (uint64_t)(fin[i] >> PIXEL_FLAG_BIT(k) & 1)
+                      : poison;
+        }
+        pixel_run_valid(j->prog, j->ninsns, &st, j->step_limit, &r);
+        int slot = 0, slot32 = 0;
+        for (int k = 0; k < 32; k++) {
+            if (p->out_narrow >> k & 1)
+                rows32[slot32++ * n + i] = (uint32_t)st.r[k];
+            else if (p->out_rows >> k & 1)
                 rows[slot++ * n + i] = st.r[k];
             if (p->out_flags >> k & 1)
                 fout[i] |= (uint8_t)((st.r[k] & 1) << PIXEL_FLAG_BIT(k));
         }
         status[i] = PIXEL_XFER_STATUS(r.fault, r.pc);
     }
-    pixel_xfer_expand(res, p, rows, fout, status, NULL);
+    pixel_xfer_expand(res, p, rows, rows32, fout, p->status_known ? NULL : status, NULL);
     free(fin);
     free(fout);
     free(rows);
+    free(rows32);
     free(status);
 }
 
@@ -215,15 +224,46 @@ static void test_pixel_xfer_plan_add32_is_exact(void **state)
     uint32_t none[4] = { 0 };
     assert_int_equal(pixel_job_alloc(&j, (uint32_t)n, 4, 0, none, err, sizeof err), 0);
     memcpy(j.prog, prog, sizeof prog[0] * n);
+    for (int i = 0; i < 4; i++)   /* every register differs between states */
+        for (int k = 0; k < 32; k++)
+            j.regs[k * 4 + i] = 0x0123456789abcdefull * (uint64_t)(k + 1) + (uint64_t)i * 0x100000001ull;
     struct pixel_xfer_plan p;
     pixel_xfer_plan_make(&j, &p);
+    assert_true(p.simple);
+    assert_true(p.status_known);
     assert_int_equal(p.in_rows, 1u << 0 | 1u << 3 | 1u << 22);   /* RAX, RBX, RIP */
+    assert_int_equal(p.in_narrow, 1u << 0 | 1u << 3);             /* RAX, RBX: low halves only */
     assert_int_equal(p.in_flags, 0);
     assert_int_equal(p.out_rows, 1u << 0 | 1u << 22);             /* RAX, RIP */
+    assert_int_equal(p.out_narrow, 1u << 0);                      /* RAX zero-extended */
+    assert_int_equal(p.out_hi[0], 0);
     assert_int_equal(p.out_flags, 0x3fu << 16);                   /* CF..OF as bits */
     assert_false(p.mem_in);
-    assert_int_equal(p.bytes_in, 24);
-    assert_int_equal(p.bytes_out, 8 * 2 + 1 + 2);
+    assert_int_equal(p.bytes_in, 4 + 4 + 8);
+    assert_int_equal(p.bytes_out, 4 + 8 + 1);
+    /* one rip for every state (a template instance): rip neither goes up nor
+     * comes down (rip + 2 is computed once) */
+    for (int i = 0; i < 4; i++)
+        j.regs[22 * 4 + i] = 0x401000;
+    pixel_xfer_plan_make(&j, &p);
+    assert_int_equal(p.in_uniform, 1u << 22);
+    assert_int_equal(p.in_val[22], 0x401000);
+    assert_int_equal(p.out_uniform, 1u << 22);
+    assert_int_equal(p.out_val[22], 0x401002);
+    assert_int_equal(p.bytes_in, 8);
+    assert_int_equal(p.bytes_out, 4 + 1);
+    struct pixel_job cmp, ref;
+    run_compact_cpu(&j, &p, &cmp);
+    struct pixel_xfer_plan all;
+    memset(&all, 0, sizeof all);
+    all.in_rows = all.out_rows = 0xffffffffu;
+    run_compact_cpu(&j, &all, &ref);
+    assert_int_equal(pixel_job_compare_guest(&ref, &cmp, NULL, 0), 0);
+    pixel_job_free(&cmp);
+    pixel_job_free(&ref);
+    for (int i = 0; i < 4; i++)
+        for (int k = 16; k < 24; k++)
+            j.regs[k * 4 + i] = (uint64_t)i & 1;
     /* a flag that is read, with a value other than 0/1 in some state, travels as a row */
     j.prog[0] = (struct pixel_insn){ PX_MOV, 24, PIXEL_REG_CF, 0 };
     pixel_xfer_plan_make(&j, &p);
@@ -238,6 +278,7 @@ static void test_pixel_xfer_plan_add32_is_exact(void **state)
 static void test_pixel_xfer_plan_sound_on_random_programs(void **state)
 {
     (void)state;
+    int simple = 0, narrowed = 0;
     for (int rep = 0; rep < 300; rep++) {
         struct pixel_job j, ref, cmp;
         make_job(&j, 64);
@@ -247,6 +288,19 @@ static void test_pixel_xfer_plan_sound_on_random_programs(void **state)
             if (op == PX_JUMP || op == PX_JZ || op == PX_JNZ || op == PX_CALL || op == PX_RET)
                 j.prog[x] = (struct pixel_insn){ PX_NOP, 0, 0, 0 };
         }
+        /* a sixth of them fault-free straight-line (memory and division become
+         * NOPs too): the narrowing analyses apply */
+        for (uint32_t x = 0; rep % 6 == 0 && x < j.ninsns; x++) {
+            uint8_t op = j.prog[x].op;
+            int kind = pixel_op_kind(op);
+            if (kind == PXK_LOAD || kind == PXK_STORE || op == PX_DIV || op == PX_DIVS || op == PX_REMU ||
+                op == PX_REMS)
+                j.prog[x] = (struct pixel_insn){ PX_NOP, 0, 0, 0 };
+        }
+        /* in a fifth of them some registers hold one value in every state (uniform) */
+        for (int k = 0; rep % 5 == 1 && k < 32; k += 3)
+            for (uint64_t i = 1; i < 64; i++)
+                j.regs[k * 64 + i] = j.regs[k * 64];
         /* half the jobs follow the guest convention: flags 0/1 (packed as bits) */
         for (uint64_t i = 0; rep % 2 && i < 64 * 32; i++)
             if (PIXEL_FLAG_REG_MASK >> (i / 64) & 1)
@@ -266,13 +320,19 @@ static void test_pixel_xfer_plan_sound_on_random_programs(void **state)
         long d = pixel_job_compare_guest(&ref, &cmp, out, 3);
         fclose(out);
         if (d != 0)
-            fail_msg("program %d (%u insns, plan in %#x/%#x out %#x/%#x): %ld states differ:\n%s",
-                     rep, j.ninsns, p.in_rows, p.in_flags, p.out_rows, p.out_flags, d, text);
+            fail_msg("program %d (%u insns, plan in %#x/%#x narrow %#x uniform %#x out %#x/%#x narrow %#x "
+                     "uniform %#x): %ld states differ:\n%s", rep, j.ninsns, p.in_rows, p.in_flags, p.in_narrow,
+                     p.in_uniform, p.out_rows, p.out_flags, p.out_narrow, p.out_uniform, d, text);
+        simple += p.simple;
+        narrowed += p.in_narrow || p.out_narrow || p.out_uniform;
         free(text);
         pixel_job_free(&j);
         pixel_job_free(&ref);
         pixel_job_free(&cmp);
     }
+    /* the narrowing was exercised, not only the general plan */
+    assert_true(simple >= 40);
+    assert_true(narrowed >= 10);
 }
 
 int main(void)

@@ -212,12 +212,16 @@ struct cargs {
     memview m;
     uint32_t ninsns, step_limit, first, count;
     uint32_t nin, nout, in_flags, out_flags;
-    uint8_t in_reg[32], out_reg[32];
+    uint32_t nin32, nout32, in_uniform, status_known;
+    uint8_t in_reg[32], out_reg[32], in32_reg[32], out32_reg[32];
+    uint64_t in_val[32];     // uniform inputs (plan.in_val)
     const uint64_t *in;      // nin rows of nstates
+    const uint32_t *in32;    // nin32 rows of nstates (low halves; zero-extended here)
     uint64_t *out;           // nout rows of nstates
+    uint32_t *out32;         // nout32 rows of nstates (low halves)
     const uint8_t *fin;      // nstates packed live-in flags
     uint8_t *fout;           // nstates packed live-out flags
-    uint16_t *status;        // nstates PIXEL_XFER_STATUS words
+    uint16_t *status;        // nstates PIXEL_XFER_STATUS words (unless status_known)
 };
 
 __global__ void pixel_kernel_compact(cargs k)
@@ -233,6 +237,12 @@ __global__ void pixel_kernel_compact(cargs k)
         R[r] = 0;   // never read unless uploaded (the plan guarantees it)
     for (uint32_t s = 0; s < k.nin; s++)
         R[k.in_reg[s]] = k.in[s * n + i];
+    for (uint32_t s = 0; s < k.nin32; s++)
+        R[k.in32_reg[s]] = k.in32[s * n + i];
+    if (k.in_uniform)
+        for (int r = 0; r < PIXEL_NREGS; r++)
+            if (k.in_uniform >> r & 1)
+                R[r] = k.in_val[r];
     if (k.in_flags) {
         const uint32_t b = k.fin[i];
         for (int r = 16; r < 24; r++)
@@ -243,6 +253,8 @@ __global__ void pixel_kernel_compact(cargs k)
     uint8_t fault = run_state(k.m, i, R, k.ninsns, k.step_limit, &pc);
     for (uint32_t s = 0; s < k.nout; s++)
         k.out[s * n + i] = R[k.out_reg[s]];
+    for (uint32_t s = 0; s < k.nout32; s++)
+        k.out32[s * n + i] = (uint32_t)R[k.out32_reg[s]];
     if (k.out_flags) {
         uint32_t b = 0;
         for (int r = 16; r < 24; r++)
@@ -250,7 +262,8 @@ __global__ void pixel_kernel_compact(cargs k)
                 b |= (uint32_t)(R[r] & 1) << PIXEL_FLAG_BIT(r);
         k.fout[i] = (uint8_t)b;
     }
-    k.status[i] = PIXEL_XFER_STATUS(fault, pc);
+    if (!k.status_known)
+        k.status[i] = PIXEL_XFER_STATUS(fault, pc);
 }
 
 static double ms_since(cudaEvent_t a, cudaEvent_t b)
@@ -352,10 +365,17 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
     k.step_limit = j.step_limit;
     k.in_flags = p.in_flags;
     k.out_flags = p.out_flags;
+    k.in_uniform = p.in_uniform;
+    k.status_known = p.status_known;
     for (int r = 0; r < 32; r++) {
-        if (p.in_rows >> r & 1)
+        k.in_val[r] = p.in_val[r];
+        if (p.in_narrow >> r & 1)
+            k.in32_reg[k.nin32++] = (uint8_t)r;
+        else if (p.in_rows >> r & 1)
             k.in_reg[k.nin++] = (uint8_t)r;
-        if (p.out_rows >> r & 1)
+        if (p.out_narrow >> r & 1)
+            k.out32_reg[k.nout32++] = (uint8_t)r;
+        else if (p.out_rows >> r & 1)
             k.out_reg[k.nout++] = (uint8_t)r;
     }
     // page-locked host side: the job's arrays registered, result buffers allocated
@@ -367,23 +387,35 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
     }
     uint8_t *h_fin, *h_fout, *h_mem = NULL;
     uint64_t *h_out;
+    uint32_t *h_in32, *h_out32;
     uint16_t *h_status;
     CUDA_OK(cudaMallocHost(&h_fin, n + 1));
     CUDA_OK(cudaMallocHost(&h_fout, n + 1));
     CUDA_OK(cudaMallocHost(&h_out, k.nout * n * 8 + 8));
+    CUDA_OK(cudaMallocHost(&h_in32, k.nin32 * n * 4 + 8));
+    CUDA_OK(cudaMallocHost(&h_out32, k.nout32 * n * 4 + 8));
     CUDA_OK(cudaMallocHost(&h_status, n * 2 + 2));
     if (p.mem_out)
         CUDA_OK(cudaMallocHost(&h_mem, mem_b + 1));
     double t = wall_ms();
     if (p.in_flags)
         pixel_xfer_pack_flags(&j, &p, 0, n, h_fin);
+    for (uint32_t x = 0; x < k.nin32; x++) {   // the low halves of the 32-bit live-in rows
+        const uint64_t *src = j.regs + (uint64_t)k.in32_reg[x] * n;
+        uint32_t *dst = h_in32 + (uint64_t)x * n;
+        for (uint64_t i = 0; i < n; i++)
+            dst[i] = (uint32_t)src[i];
+    }
     const double pack_ms = wall_ms() - t;
 
     uint64_t *d_in, *d_out, *d_bases;
+    uint32_t *d_in32, *d_out32;
     uint8_t *d_fin, *d_fout, *d_mem;
     uint16_t *d_status;
     CUDA_OK(cudaMalloc(&d_in, k.nin * n * 8 + 8));
     CUDA_OK(cudaMalloc(&d_out, k.nout * n * 8 + 8));
+    CUDA_OK(cudaMalloc(&d_in32, k.nin32 * n * 4 + 8));
+    CUDA_OK(cudaMalloc(&d_out32, k.nout32 * n * 4 + 8));
     CUDA_OK(cudaMalloc(&d_fin, n + 8));
     CUDA_OK(cudaMalloc(&d_fout, n + 8));
     CUDA_OK(cudaMalloc(&d_status, n * 2 + 8));
@@ -391,6 +423,8 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
     CUDA_OK(cudaMalloc(&d_mem, mem_b + 8));
     k.in = d_in;
     k.out = d_out;
+    k.in32 = d_in32;
+    k.out32 = d_out32;
     k.fin = d_fin;
     k.fout = d_fout;
     k.status = d_status;
@@ -433,6 +467,9 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
             for (uint32_t x = 0; x < k.nin; x++)
                 CUDA_OK(cudaMemcpyAsync(d_in + x * n + first, j.regs + k.in_reg[x] * n + first,
                                         cnt * 8, cudaMemcpyHostToDevice, s));
+            for (uint32_t x = 0; x < k.nin32; x++)
+                CUDA_OK(cudaMemcpyAsync(d_in32 + x * n + first, h_in32 + x * n + first, cnt * 4,
+                                        cudaMemcpyHostToDevice, s));
             if (p.in_flags)
                 CUDA_OK(cudaMemcpyAsync(d_fin + first, h_fin + first, cnt, cudaMemcpyHostToDevice, s));
             if (p.mem_in) {
@@ -449,10 +486,14 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
             for (uint32_t x = 0; x < k.nout; x++)
                 CUDA_OK(cudaMemcpyAsync(h_out + x * n + first, d_out + x * n + first, cnt * 8,
                                         cudaMemcpyDeviceToHost, s));
+            for (uint32_t x = 0; x < k.nout32; x++)
+                CUDA_OK(cudaMemcpyAsync(h_out32 + x * n + first, d_out32 + x * n + first, cnt * 4,
+                                        cudaMemcpyDeviceToHost, s));
             if (p.out_flags)
                 CUDA_OK(cudaMemcpyAsync(h_fout + first, d_fout + first, cnt, cudaMemcpyDeviceToHost, s));
-            CUDA_OK(cudaMemcpyAsync(h_status + first, d_status + first, cnt * 2,
-                                    cudaMemcpyDeviceToHost, s));
+            if (!p.status_known)
+                CUDA_OK(cudaMemcpyAsync(h_status + first, d_status + first, cnt * 2,
+                                        cudaMemcpyDeviceToHost, s));
             if (p.mem_out)
                 CUDA_OK(cudaMemcpyAsync(h_mem + first * win, d_mem + first * win, cnt * win,
                                         cudaMemcpyDeviceToHost, s));
@@ -485,19 +526,22 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
     }
     CUDA_OK(cudaDeviceSynchronize());
     t = wall_ms();
-    pixel_xfer_expand(&j, &p, h_out, p.out_flags ? h_fout : NULL, h_status, h_mem);
+    pixel_xfer_expand(&j, &p, h_out, h_out32, p.out_flags ? h_fout : NULL, p.status_known ? NULL : h_status,
+                      h_mem);
     const double expand_ms = wall_ms() - t;
     long faulted = 0;
     for (uint64_t x = 0; x < n; x++)
         faulted += j.fault[x] != 0;
     const double host_ms = best_total + pack_ms + expand_ms;
     printf("RESULT executor=cuda-compact device=\"%s\" states=%llu faulted=%ld bytes_in=%u "
-           "bytes_out=%u in_rows=%#x in_flags=%#x out_rows=%#x out_flags=%#x mem_in=%d mem_out=%d "
+           "bytes_out=%u in_rows=%#x in_narrow=%#x in_uniform=%#x in_flags=%#x out_rows=%#x "
+           "out_narrow=%#x out_uniform=%#x out_flags=%#x status=%d mem_in=%d mem_out=%d "
            "chunks=%llu streams=%d kernel_ms=%.3f total_ms=%.3f pack_ms=%.3f expand_ms=%.3f "
            "kernel_states_per_s=%.4g total_states_per_s=%.4g host_states_per_s=%.4g "
            "gb_per_s=%.1f\n",
-           prop.name, (unsigned long long)n, faulted, p.bytes_in, p.bytes_out, p.in_rows, p.in_flags,
-           p.out_rows, p.out_flags, p.mem_in, p.mem_out, (unsigned long long)((n + chunk - 1) / chunk),
+           prop.name, (unsigned long long)n, faulted, p.bytes_in, p.bytes_out, p.in_rows, p.in_narrow,
+           p.in_uniform, p.in_flags, p.out_rows, p.out_narrow, p.out_uniform, p.out_flags,
+           !p.status_known, p.mem_in, p.mem_out, (unsigned long long)((n + chunk - 1) / chunk),
            nstreams, n ? best_kern : 0.0, best_total, pack_ms, expand_ms,
            n && best_kern > 0 ? n / (best_kern * 1e-3) : 0.0,
            best_total > 0 ? n / (best_total * 1e-3) : 0.0, host_ms > 0 ? n / (host_ms * 1e-3) : 0.0,
@@ -516,6 +560,10 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
     cudaFreeHost(h_fout);
     cudaFreeHost(h_out);
     cudaFreeHost(h_status);
+    cudaFreeHost(h_in32);
+    cudaFreeHost(h_out32);
+    cudaFree(d_in32);
+    cudaFree(d_out32);
     if (h_mem)
         cudaFreeHost(h_mem);
     cudaFree(d_in);
@@ -530,9 +578,21 @@ static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repe
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--probe") == 0) {   // for the offload stage: is there a GPU?
+        int ndev = 0;
+        cudaDeviceProp prop;
+        if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0 ||
+            cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+            printf("PROBE no CUDA device\n");
+            return 4;
+        }
+        printf("PROBE device=\"%s\" devices=%d\n", prop.name, ndev);
+        return 0;
+    }
     if (argc < 3 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc < 3 ? stderr : stdout,
                 "usage: pixel-cuda JOB RESULT [--repeat R] [--replicate K] [--block B] [--pinned]\n"
+                "       pixel-cuda --probe     (prints the device; exit 4 without one)\n"
                 "       pixel-cuda JOB RESULT --compact [--chunks C] [--streams S] [--repeat R]\n"
                 "                             [--replicate K] [--block B]\n"
                 "Runs the Pixel microcode of a batch file on the GPU, one state per thread,\n"

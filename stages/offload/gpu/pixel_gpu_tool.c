@@ -247,9 +247,10 @@ static int run_compact(struct pixel_job *work, const struct pixel_job *in,
     const int nout = __builtin_popcount(p->out_rows);
     uint8_t *fin = malloc((size_t)n + 1), *fout = calloc((size_t)n + 1, 1);
     uint64_t *rows = malloc((size_t)(nout * n + 1) * 8);
+    uint32_t *rows32 = malloc((size_t)(nout * n + 1) * 4);
     uint16_t *status = malloc((size_t)(n + 1) * 2);
-    if (!fin || !fout || !rows || !status) {
-        free(fin), free(fout), free(rows), free(status);
+    if (!fin || !fout || !rows || !rows32 || !status) {
+        free(fin), free(fout), free(rows), free(rows32), free(status);
         return -1;
     }
     pixel_xfer_pack_flags(in, p, 0, n, fin);
@@ -259,14 +260,20 @@ static int run_compact(struct pixel_job *work, const struct pixel_job *in,
         struct x86_mem m;
         struct pixel_result res;
         pixel_batch_get(&b, (uint32_t)i, &s, &m);
-        for (int r = 0; r < PIXEL_NREGS; r++)
-            s.r[r] = (p->in_rows >> r & 1) ? in->regs[(uint64_t)r * n + i]
-                     : (p->in_flags >> r & 1) ? (uint64_t)(fin[i] >> PIXEL_FLAG_BIT(r) & 1)
-                     : 0xa5a5a5a5a5a5a5a5ull ^ (uint64_t)r << 56 ^ i;
-        pixel_run_valid(work->prog, work->ninsns, &s, work->step_limit, &res);
-        int slot = 0;
         for (int r = 0; r < PIXEL_NREGS; r++) {
-            if (p->out_rows >> r & 1)
+            const uint64_t poison = 0xa5a5a5a5a5a5a5a5ull ^ (uint64_t)r << 56 ^ i;
+            s.r[r] = (p->in_narrow >> r & 1) ? (poison & ~0xffffffffull) | (uint32_t)in->regs[(uint64_t)r * n + i]
+                     : (p->in_rows >> r & 1) ? in->regs[(uint64_t)r * n + i]
+                     : (p->in_uniform >> r & 1) ? p->in_val[r]
+                     : (p->in_flags >> r & 1) ? (uint64_t)(fin[i] >> PIXEL_FLAG_BIT(r) & 1)
+                     : poison;
+        }
+        pixel_run_valid(work->prog, work->ninsns, &s, work->step_limit, &res);
+        int slot = 0, slot32 = 0;
+        for (int r = 0; r < PIXEL_NREGS; r++) {
+            if (p->out_narrow >> r & 1)
+                rows32[(uint64_t)slot32++ * n + i] = (uint32_t)s.r[r];
+            else if (p->out_rows >> r & 1)
                 rows[(uint64_t)slot++ * n + i] = s.r[r];
             if (p->out_flags >> r & 1)
                 fout[i] |= (uint8_t)((s.r[r] & 1) << PIXEL_FLAG_BIT(r));
@@ -275,8 +282,8 @@ static int run_compact(struct pixel_job *work, const struct pixel_job *in,
     }
     /* the windows were run in place (work->mem); the registers restart from the input */
     memcpy(work->regs, in->regs, (size_t)(32 * n * 8));
-    pixel_xfer_expand(work, p, rows, p->out_flags ? fout : NULL, status, NULL);
-    free(fin), free(fout), free(rows), free(status);
+    pixel_xfer_expand(work, p, rows, rows32, p->out_flags ? fout : NULL, p->status_known ? NULL : status, NULL);
+    free(fin), free(fout), free(rows), free(rows32), free(status);
     return 0;
 }
 
@@ -328,10 +335,12 @@ static int cmd_run(int argc, char **argv)
             if (run_compact(&work, &j, &plan))
                 return die("run: out of memory");
             if (r == 0)
-                printf("PLAN in_rows=%#x in_flags=%#x out_rows=%#x out_flags=%#x mem_in=%d "
-                       "mem_out=%d bytes_in=%u bytes_out=%u\n", plan.in_rows, plan.in_flags,
-                       plan.out_rows, plan.out_flags, plan.mem_in, plan.mem_out, plan.bytes_in,
-                       plan.bytes_out);
+                printf("PLAN in_rows=%#x in_narrow=%#x in_uniform=%#x in_flags=%#x out_rows=%#x "
+                       "out_narrow=%#x out_uniform=%#x out_flags=%#x status=%d mem_in=%d "
+                       "mem_out=%d bytes_in=%u bytes_out=%u\n", plan.in_rows, plan.in_narrow,
+                       plan.in_uniform, plan.in_flags, plan.out_rows, plan.out_narrow,
+                       plan.out_uniform, plan.out_flags, !plan.status_known, plan.mem_in,
+                       plan.mem_out, plan.bytes_in, plan.bytes_out);
         } else if (interp) {
             for (uint64_t i = 0; i < n; i++) {
                 struct pixel_state s;
