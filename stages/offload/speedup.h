@@ -7,20 +7,12 @@
  *            the block body embedded as bytes, compiled with `gcc
  *            -static-pie` into the work directory), run under the static
  *            qemu-x86_64; it times itself with clock_gettime
- *            (CLOCK_THREAD_CPUTIME_ID: CPU time, robust on a shared
- *            machine; under QEMU it is the CPU time of QEMU's thread that
- *            translates and runs the guest).
- *   native   the same harness run on the host CPU — the ceiling.
- * Both harness runs happen only inside the sandbox (common/sandbox.h,
- * sandbox_exec): a child with no_new_privs, a seccomp allow-list installed
- * before execve (what qemu-user needs to start; no open after the
- * harness's ready marker, no socket, no process, no signal to another
- * process), rlimits (CPU, address space, file size, no core) and a
- * timeout; the native harness adds its own narrower filter (read, write,
- * ioctl, clock_gettime, exit) before the first guest instruction.  A run
- * the sandbox stops is reported naming the block and the system call, and
- * counted (speedup_result.sandbox_stops, sandbox_get_stats); the block gets
- * no figure and the caller goes on with the next.
+ *            (CLOCK_PROCESS_CPUTIME_ID: CPU time, robust on a shared
+ *            machine; under QEMU it is the QEMU process's CPU time).
+ *   native   the same harness run on the host CPU, with a seccomp filter
+ *            installed before the first guest instruction runs (only write,
+ *            read, ioctl, clock_gettime, exit and rt_sigreturn survive;
+ *            anything else kills it) — the ceiling.
  *   batched  pixel_exec_batch (one thread) on a pixel_batch of the states.
  *   interp   pixel_run per state.
  * One untimed pass per executor runs every state from its exact registers
@@ -69,8 +61,6 @@ struct speedup_options {
     const char *cc;                   /* NULL: gcc */
     bool run_native;                  /* default true via speedup_options_default */
     unsigned timeout_s;               /* per harness run; 0: 60 */
-    bool skip_form_check;             /* tests of the sandbox only: time bodies with instructions
-                                       * outside the supported forms (syscall...) */
 };
 
 struct speedup_result {
@@ -88,8 +78,6 @@ struct speedup_result {
     double cycles_per_exec, insns_per_exec;
     uint32_t x86_insns;               /* instructions of the timed body */
     uint32_t predicted_cost;          /* synth's cost model for the microcode */
-    uint32_t sandbox_stops;           /* harness runs the sandbox stopped (forbidden system call,
-                                       * timeout, kernel-side kill); why names the call */
 };
 
 void speedup_options_default(struct speedup_options *o);
@@ -108,8 +96,8 @@ int speedup_build_batch(const struct speedup_block *b, uint32_t nstates, struct 
                         size_t wl);
 
 /* The harness's state file for the states of a Pixel batch (registers as
- * x86, regions as they are): what `harness STATES OUT TIMES REPS` reads.
- * 0, or -1 (logged). */
+ * x86, regions as they are), in the format the harness reads. 0, or -1
+ * (logged). */
 int speedup_write_batch_states(const char *path, const struct pixel_batch *b);
 
 /* Length of the timed body of code (a final jcc/jmp rel dropped); -1 with
