@@ -1,9 +1,9 @@
 /* test_x86_cosim.c — co-simulation of the x86 model against silicon.
  *
  * For every form of the supported-forms table: several concrete instances
- * (Zydis-encoded with random registers, immediates and addressing modes:
- * base + index*scale + disp and rip-relative), each run on random and
- * edge-biased states from state_gen (0, -1, sign boundaries, shift counts
+ * (x86_rand_insn.h: Zydis-encoded with random registers, immediates and
+ * addressing modes: base + index*scale + disp and rip-relative), each run
+ * on random and edge-biased states from state_gen (0, -1, sign boundaries, shift counts
  * 0/1/width-1/width, ...), X86_COSIM_STATES per form in all (default 1000,
  * TCGL_X86_COSIM_STATES overrides).  Each state is executed natively on the
  * host CPU (oracle_native: a seccomp-sandboxed child, memory operands in the
@@ -23,13 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <Zydis/Zydis.h>
 
 #include "oracle_native.h"
 #include "state_gen.h"
 #include "x86_decode.h"
 #include "x86_eval.h"
 #include "x86_forms.h"
+#include "x86_rand_insn.h"
 
 /* Encodings per form: more where an immediate is part of the form (shift
  * counts come from it), fewer elsewhere (each instance costs a native batch
@@ -43,127 +43,13 @@ static struct oracle_native *oracle;
 static struct x86_evaluator *evaluator;   /* one, retargeted per instance */
 static bool host_has_lzcnt;
 
-/* ---- random instances ---------------------------------------------------------- */
-
-static uint64_t rng_next(uint64_t *s) { *s += 0x9e3779b97f4a7c15ull; return state_gen_mix(*s); }
-static unsigned rng_below(uint64_t *s, unsigned n) { return (unsigned)(rng_next(s) % n); }
-
-/* A general register of `bits` width, never RSP (the stack pointer is the
- * oracle's and state_gen's business). */
-static ZydisRegister pick_reg(uint64_t *s, unsigned bits)
-{
-    static const ZydisRegister r8[] = {
-        ZYDIS_REGISTER_AL, ZYDIS_REGISTER_CL, ZYDIS_REGISTER_DL, ZYDIS_REGISTER_BL,
-        ZYDIS_REGISTER_AH, ZYDIS_REGISTER_CH, ZYDIS_REGISTER_DH, ZYDIS_REGISTER_BH,
-        ZYDIS_REGISTER_BPL, ZYDIS_REGISTER_SIL, ZYDIS_REGISTER_DIL, ZYDIS_REGISTER_R8B,
-        ZYDIS_REGISTER_R9B, ZYDIS_REGISTER_R10B, ZYDIS_REGISTER_R11B, ZYDIS_REGISTER_R12B,
-        ZYDIS_REGISTER_R13B, ZYDIS_REGISTER_R14B, ZYDIS_REGISTER_R15B,
-    };
-    if (bits == 8)
-        return r8[rng_below(s, sizeof r8 / sizeof r8[0])];
-    unsigned g;
-    do g = rng_below(s, 16); while (g == X86_RSP);
-    ZydisRegister first = bits == 16 ? ZYDIS_REGISTER_AX : bits == 32 ? ZYDIS_REGISTER_EAX : ZYDIS_REGISTER_RAX;
-    return (ZydisRegister)(first + g);
-}
-
-static int64_t pick_imm(uint64_t *s, const struct x86_form *f, unsigned w, bool is_reg_dst)
-{
-    switch (f->sem) {
-    case X86_SEM_SHL: case X86_SEM_SHR: case X86_SEM_SAR: case X86_SEM_ROL: case X86_SEM_ROR: {
-        const int64_t counts[] = { 0, 2, (int64_t)w - 1, w, (int64_t)w + 1, 7, 8, 9, 15, 16, 17,
-                                   31, 32, 33, 63, 64, 255 };
-        return rng_below(s, 4) ? counts[rng_below(s, sizeof counts / sizeof counts[0])]
-                               : (int64_t)rng_below(s, 256);
-    }
-    case X86_SEM_BT:
-        return (int64_t)rng_below(s, 256);
-    default:
-        break;
-    }
-    uint64_t r = rng_next(s);
-    if (w == 8)
-        return (int8_t)r;
-    if (w == 16)
-        return rng_below(s, 2) ? (int8_t)r : (int16_t)r;
-    if (f->sem == X86_SEM_MOV && w == 64 && is_reg_dst && rng_below(s, 2))
-        return (int64_t)r;
-    return rng_below(s, 2) ? (int8_t)r : (int32_t)r;
-}
-
-/* Encodes one random instance of form `fi`; false when this draw does not
- * encode (an illegal register combination): the caller draws again. */
-static bool encode_try(unsigned fi, uint64_t *s, uint8_t *code, size_t *len)
-{
-    const struct x86_form *f = &x86_forms[fi];
-    ZydisEncoderRequest req;
-    memset(&req, 0, sizeof req);
-    req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
-    req.mnemonic = (ZydisMnemonic)f->zydis_mnemonic;
-    req.operand_count = f->nops;
-    unsigned w = x86_opkind_bits((enum x86_opkind)f->op[0]);
-    if (!w)
-        w = 64;
-    for (unsigned k = 0; k < f->nops; k++) {
-        ZydisEncoderOperand *op = &req.operands[k];
-        enum x86_opkind kind = (enum x86_opkind)f->op[k];
-        if (x86_opkind_is_reg(kind)) {
-            op->type = ZYDIS_OPERAND_TYPE_REGISTER;
-            op->reg.value = pick_reg(s, x86_opkind_bits(kind));
-        } else if (x86_opkind_is_mem(kind)) {
-            op->type = ZYDIS_OPERAND_TYPE_MEMORY;
-            /* lea: Zydis wants some memory size; which one depends on the encoding. */
-            static const ZyanU16 lea_sizes[] = { 0, 2, 4, 8 };
-            op->mem.size = kind == X86_OK_MA ? lea_sizes[rng_below(s, 4)]
-                                             : (ZyanU16)(x86_opkind_bits(kind) / 8);
-            if (rng_below(s, 6) == 0) {
-                /* rip-relative, far enough from the code page to get its own region */
-                op->mem.base = ZYDIS_REGISTER_RIP;
-                op->mem.displacement = 0x10000 + 8 * (int64_t)rng_below(s, 4096);
-            } else {
-                op->mem.base = pick_reg(s, 64);
-                if (rng_below(s, 2)) {
-                    do op->mem.index = pick_reg(s, 64); while (op->mem.index == op->mem.base);
-                    op->mem.scale = (ZyanU8)(1u << rng_below(s, 4));
-                }
-                unsigned d = rng_below(s, 3);
-                op->mem.displacement = d == 0 ? 0 : d == 1 ? (int8_t)rng_next(s)
-                                                           : (int64_t)(rng_next(s) % 2048) - 1024;
-            }
-        } else if (kind == X86_OK_I) {
-            op->type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-            op->imm.s = pick_imm(s, f, w, k > 0 && x86_opkind_is_reg((enum x86_opkind)f->op[0]));
-        } else if (kind == X86_OK_ONE) {
-            op->type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-            op->imm.u = 1;
-        } else if (kind == X86_OK_CL) {
-            op->type = ZYDIS_OPERAND_TYPE_REGISTER;
-            op->reg.value = ZYDIS_REGISTER_CL;
-        } else if (kind == X86_OK_REL) {
-            op->type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-            op->imm.s = rng_below(s, 2) ? (int8_t)rng_next(s) : (int32_t)(rng_next(s) & 0xffffff);
-        }
-    }
-    ZyanUSize n = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(&req, code, &n)))
-        return false;
-    *len = n;
-    return true;
-}
-
-/* A random instance that decodes back to exactly this form. */
+/* Random instances come from the shared generator (x86_rand_insn.h) with
+ * the executable policy: no rsp (the stack pointer is the oracle's and
+ * state_gen's business), index != base (state_gen places each address
+ * register on its own), rip-relative targets in their own region. */
 static bool encode_instance(unsigned fi, uint64_t *s, uint8_t *code, size_t *len, struct x86_insn *insn)
 {
-    char err[256];
-    for (int attempt = 0; attempt < 500; attempt++) {
-        if (!encode_try(fi, s, code, len))
-            continue;
-        if (x86_decode_insn(code, *len, STATE_GEN_CODE_BASE, 64, insn, err, sizeof err) != 0)
-            continue;
-        if (insn->form == fi)
-            return true;
-    }
-    return false;
+    return x86_rand_instance(fi, &x86_rand_executable, s, STATE_GEN_CODE_BASE, code, len, insn);
 }
 
 /* ---- comparison ------------------------------------------------------------------- */
