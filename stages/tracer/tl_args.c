@@ -20,6 +20,7 @@ void tl_args_default(struct tl_args *a)
     a->sample_every = 1000;
     a->filter = TL_FILTER_ALL;
     a->timestamps = true;
+    a->ts_every = 16;
     a->mem = true;
     a->batch = 16384;
     a->flush_us = 1000;
@@ -107,6 +108,10 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             else FAIL("overflow='%s': expected block or drop", v);
         } else if (KEY("timestamps")) {
             if (parse_bool(v, &a->timestamps) < 0) FAIL("timestamps='%s': expected on or off", v);
+        } else if (KEY("ts_every")) {
+            if (parse_u64(v, &u) < 0 || u < 1 || u > 256 || (u & (u - 1)))
+                FAIL("ts_every='%s': expected a power of 2 in 1..256", v);
+            a->ts_every = (uint32_t)u;
         } else if (KEY("mem")) {
             if (parse_bool(v, &a->mem) < 0) FAIL("mem='%s': expected on or off", v);
         } else if (KEY("batch")) {
@@ -121,7 +126,7 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             else FAIL("time='%s': expected relative or monotonic", v);
         } else {
             FAIL("unknown argument '%.*s' (known: vm_id queue size mode sample_first sample_every filter range "
-                 "overflow timestamps mem batch flush_us time)", (int)klen, arg);
+                 "overflow timestamps ts_every mem batch flush_us time)", (int)klen, arg);
         }
 #undef KEY
     }
@@ -153,6 +158,8 @@ const char *tl_args_usage(void)
            "range=LO-HI         trace only TBs starting in [LO,HI) (repeatable, up to 16)\n"
            "overflow=block|drop full queue: wait (default) or drop and count\n"
            "timestamps=on|off   per-entry µs offsets in TRACE_EXEC (default on)\n"
+           "ts_every=N          read the TSC at every Nth block entry, the entries between share it\n"
+           "                    (power of 2 in 1..256, default 16; 1 = every entry)\n"
            "mem=on|off          memory accesses in samples and insn records (default on)\n"
            "batch=N             TRACE_EXEC entries per record (default 16384, max 65536)\n"
            "flush_us=US         send a partial batch after US µs (default 1000)\n"

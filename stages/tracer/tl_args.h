@@ -30,6 +30,7 @@ struct tl_args {
     int nranges;                       /* 0: no address restriction */
     bool drop;                         /* overflow=drop: count and drop on a full queue */
     bool timestamps;                   /* per-entry dt_us in TRACE_EXEC */
+    uint32_t ts_every;                 /* the TSC is read at every Nth block entry (power of 2, 1..256) */
     bool mem;                          /* memory accesses in samples / insn records */
     uint32_t batch;                    /* TRACE_EXEC entries per record (<= 65536) */
     uint32_t flush_us;                 /* a partial batch is sent after this long */

@@ -96,6 +96,16 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
             r->insns_executed += i->ninsns;
         }
         r->exec_entries += n;
+        if (n && e->dt_us.len == 4 * n && e->vcpu < 8) {
+            uint64_t prev = r->exec_prev_ts[e->vcpu];
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t dt;
+                memcpy(&dt, e->dt_us.ptr + 4 * k, 4);
+                if (e->t0_us + dt < prev) r->ts_backwards++;
+                prev = e->t0_us + dt;
+            }
+            r->exec_prev_ts[e->vcpu] = prev;
+        }
         if (n) {
             uint32_t dt = 0;
             if (e->dt_us.len == 4 * n) memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
@@ -122,6 +132,8 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
         break;
     case REC_TRACE_INSN:
         note_ts(r, rec.u.trace_insn.ts_us);
+        if (rec.u.trace_insn.ts_us < r->insn_prev_ts) r->ts_backwards++;
+        r->insn_prev_ts = rec.u.trace_insn.ts_us;
         if (r->on_insn) r->on_insn(&rec.u.trace_insn, r->ctx);
         break;
     case REC_TRACE_END:

@@ -34,6 +34,11 @@ struct trace_reader {
     uint64_t records[6];         /* by type tag 1..5 ([0]: other) */
     uint64_t bytes, exec_entries, insns_executed, bad_records, unknown_tb_ids;
     uint64_t first_ts_us, last_ts_us;   /* span of the traced timestamps (exec entries, insn records) */
+    /* Timestamps that went backwards: an exec entry earlier than the one
+     * before it on the same vCPU (within or across TRACE_EXEC records, vCPUs
+     * 0..7), an insn record earlier than the previous insn record. */
+    uint64_t ts_backwards;
+    uint64_t exec_prev_ts[8], insn_prev_ts;
     bool end_seen;
     struct rec_trace_end end;
     char end_reason[64];

@@ -417,6 +417,18 @@ static void test_insn_mode_range(void **state)
     assert_int_equal(insn_run.r.end.insns, 4u * LOOP_COUNT);
 }
 
+/* Timestamps never go backwards: exec entries (the TSC is read at every
+ * 16th entry and after untraced code; CLOCK_MONOTONIC at each batch) and
+ * instruction records; and they advance (the runs take seconds). */
+static void test_timestamps_monotonic(void **state)
+{
+    NEED_QEMU();
+    assert_int_equal(block_run.r.ts_backwards, 0);
+    assert_true(block_run.r.last_ts_us > block_run.r.first_ts_us + 1000);
+    assert_int_equal(insn_run.r.ts_backwards, 0);
+    assert_true(insn_run.r.last_ts_us > insn_run.r.first_ts_us + 1000);
+}
+
 /* overflow=drop on a 64 KiB queue with a slow reader: records are dropped,
  * counted in TRACE_END, and the guest still finishes. */
 static void test_overflow_drop_counts(void **state)
@@ -438,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_compat32_mode),
         cmocka_unit_test(test_user_filter),
         cmocka_unit_test(test_insn_mode_range),
+        cmocka_unit_test(test_timestamps_monotonic),
         cmocka_unit_test(test_overflow_drop_counts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -49,6 +49,9 @@ static void test_args_defaults_and_values(void **state)
     assert_string_equal(a.queue, "/dev/shm/qemu_trace_0");
     assert_int_equal(a.queue_size, 16u << 20);
     assert_int_equal(a.mode, TL_MODE_BLOCK);
+    assert_int_equal(a.ts_every, 16);
+    assert_int_equal(parse(&a, err, "ts_every=1"), 0);
+    assert_int_equal(a.ts_every, 1);
 }
 
 static void test_args_errors_name_the_argument(void **state)
@@ -66,6 +69,9 @@ static void test_args_errors_name_the_argument(void **state)
     assert_int_equal(parse(&a, err, "batch=70000"), -1);
     assert_int_equal(parse(&a, err, "vm_id=a/b"), -1);
     assert_int_equal(parse(&a, err, "sample_every=-1"), -1);
+    assert_int_equal(parse(&a, err, "ts_every=12"), -1);      /* not a power of 2 */
+    assert_non_null(strstr(err, "ts_every='12'"));
+    assert_int_equal(parse(&a, err, "ts_every=512"), -1);
 }
 
 static void test_filters(void **state)

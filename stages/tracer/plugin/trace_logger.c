@@ -81,37 +81,49 @@ struct tl_insn {              /* instruction mode: static facts of one instructi
 };
 
 struct tl_tb {
+    /* What on_tb_exec touches at every execution comes first: with one vCPU
+     * it is one cache line (the struct is 64-byte aligned and count points
+     * at c0).  A separate allocation here cost a cache miss per block. */
     uint32_t id;
     uint32_t ninsns;
+    struct tb_count *count;   /* [max_vcpus]; &c0 when there is one vCPU */
+    struct tb_count c0;
     uint64_t pc;
-    struct tb_count *count;   /* [max_vcpus] */
     struct tl_insn *insns;    /* instruction mode only */
     uint32_t code_len;
     uint8_t code[];           /* for matching a retranslation */
 };
 
-/* Flags the conditional callbacks test (a scoreboard: one per vCPU). */
+/* Flags the conditional callbacks and inline operations use (a scoreboard:
+ * one per vCPU). */
 struct vcpu_flags {
     uint64_t sample_now;
     uint64_t post_pending;
+    uint64_t left_traced;     /* an untraced TB ran since the last traced one (inline store) */
 };
 
 struct vcpu_state {
     /* block stream */
     uint32_t *ids, *dts;
     uint32_t n;
+    uint32_t dt;              /* µs offset of the last TSC reading from t0 */
     uint64_t t0_us, t0_tsc;
+    struct vcpu_flags *flags; /* this vCPU's scoreboard entry (refreshed at every vCPU init) */
     /* sample in flight */
     bool mem_active;
     struct tl_tb *sample_tb;
     uint64_t sample_seq;
     struct x86_regs pre;
+    struct x86_regs post;     /* the last post state read ... */
+    uint64_t post_at_block;   /* ... valid for the pre state while blocks == post_at_block (0: never) */
     struct x86_mem_access *mem;
     uint32_t nmem;
     uint64_t mem_truncated;
     /* instruction mode: the instruction in flight */
     const struct tl_insn *insn;
     uint64_t insn_ts;
+    uint64_t ts_base_us, ts_base_tsc, ts_last_us;   /* vcpu_now_us's anchor */
+    uint64_t pub_tsc, unpub_bytes;                  /* TRACE_INSN records not yet published */
     /* counters */
     uint64_t insns, blocks, samples;
     GByteArray *regbuf;
@@ -134,6 +146,7 @@ static bool regs_found;
 static uint64_t start_us, tsc_start;
 static double us_per_tsc;
 static uint64_t flush_tsc, tsc_to_us_mult;
+static uint32_t tsc_mask;             /* the TSC is read when (entry index & tsc_mask) == 0 */
 static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors, tbs_too_big;
 static struct rec_buf trans_rb;        /* under tb_lock */
 static struct tl_mode_memory mode_memory;  /* under tb_lock */
@@ -164,16 +177,58 @@ static void calibrate_tsc(void)
     tsc_to_us_mult = (uint64_t)(us_per_tsc * 4294967296.0);
 }
 
+/* The queue is one SPSC ring: vCPU threads push under queue_lock.  With one
+ * vCPU every push from a vCPU callback comes from that vCPU's thread (the
+ * translation, idle and exec callbacks all run there), so the lock is
+ * skipped; the exit callback runs after the vCPUs stopped and locks. */
+static void queue_lock_vcpu(void)
+{
+    if (max_vcpus > 1) pthread_mutex_lock(&queue_lock);
+}
+
+static void queue_unlock_vcpu(void)
+{
+    if (max_vcpus > 1) pthread_mutex_unlock(&queue_lock);
+}
+
+/* Trace time (µs) from a TSC reading: CLOCK_MONOTONIC read at most every
+ * flush_us, the TSC in between; never decreasing. */
+static uint64_t vcpu_now_us(struct vcpu_state *v, uint64_t tsc)
+{
+    uint64_t us;
+    if (tsc - v->ts_base_tsc > flush_tsc) {
+        v->ts_base_tsc = tsc;
+        v->ts_base_us = us = trace_us(now_mono_us());
+    } else {
+        us = v->ts_base_us + (((tsc - v->ts_base_tsc) * tsc_to_us_mult) >> 32);
+    }
+    if (us < v->ts_last_us) us = v->ts_last_us;
+    return v->ts_last_us = us;
+}
+
 /* ---- the queue --------------------------------------------------------------------- */
 
-static void push_record(const struct rec_buf *b)
+/* publish: make it (and every record written before it) visible to the
+ * consumer now.  TRACE_TB and TRACE_SAMPLE records are written without
+ * publishing: the next TRACE_EXEC batch (sent at least every flush_us while
+ * traced code runs, and when the vCPU idles) publishes them, so the
+ * consumer is woken once per batch instead of once per record. */
+static void push_record(const struct rec_buf *b, bool publish)
 {
     /* overflow=block waits as long as the consumer lives (or has not
      * attached yet); overflow=drop never waits.  Either way a record that
      * does not go in is counted, and the reason is said once. */
-    pthread_mutex_lock(&queue_lock);
-    int rc = shmq_push(queue, b->data, b->len, args.drop ? 0 : -1);
-    pthread_mutex_unlock(&queue_lock);
+    int rc, timeout = args.drop ? 0 : -1;
+    queue_lock_vcpu();
+    if (publish) rc = shmq_push(queue, b->data, b->len, timeout);
+    else {
+        void *dst = shmq_reserve(queue, b->len, timeout, &rc);
+        if (dst) {
+            memcpy(dst, b->data, b->len);
+            shmq_submit(queue, b->len);
+        }
+    }
+    queue_unlock_vcpu();
     if (rc != SHMQ_OK) {
         atomic_fetch_add(&dropped, 1);
         atomic_fetch_add(&drop_bytes, b->len);
@@ -200,7 +255,10 @@ static void encode_failed(const char *what, const struct rec_error *err)
 static uint64_t read_reg(struct vcpu_state *v, struct qemu_plugin_register *h)
 {
     if (!h) return 0;
-    g_byte_array_set_size(v->regbuf, 0);
+    /* Emptied by hand: g_byte_array_set_size(b, 0) goes through
+     * g_array_remove_range, which cost more than the read itself (the
+     * bytes stay allocated either way; QEMU appends to the array). */
+    v->regbuf->len = 0;
     int n = qemu_plugin_read_register(h, v->regbuf);
     uint64_t val = 0;
     if (n > 0) memcpy(&val, v->regbuf->data, n > 8 ? 8 : (size_t)n);
@@ -249,6 +307,10 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     if ((int)vcpu_index >= max_vcpus) return;
     pthread_mutex_lock(&tb_lock);
     if (!regs_found) find_registers();
+    /* QEMU grows (reallocates) scoreboards before a new vCPU's init
+     * callback, and all vCPUs of a system VM exist before any runs, so
+     * every cached entry pointer is refreshed here. */
+    for (int i = 0; i < max_vcpus; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
     pthread_mutex_unlock(&tb_lock);
 }
 
@@ -256,7 +318,13 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
 
 static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
 {
-    if (v->n == 0) return;
+    if (v->n == 0) {
+        /* nothing to send, but records written unpublished go out now */
+        queue_lock_vcpu();
+        if (queue) shmq_flush(queue);
+        queue_unlock_vcpu();
+        return;
+    }
     struct rec_trace_exec e = {
         .vcpu = (uint16_t)vcpu_index,
         .t0_us = v->t0_us,
@@ -266,7 +334,8 @@ static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
     struct rec_error err;
     rec_buf_reset(&v->rb);
     if (rec_encode_trace_exec(&v->rb, &e, &err) < 0) encode_failed("TRACE_EXEC", &err);
-    else push_record(&v->rb);
+    else push_record(&v->rb, true);
+    v->ts_last_us = v->t0_us + v->dts[v->n - 1];
     v->n = 0;
 }
 
@@ -274,13 +343,31 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
 {
     struct tl_tb *t = udata;
     struct vcpu_state *v = &vcpus[vcpu_index];
-    uint64_t tsc = args.timestamps ? __rdtsc() : 0;
-    if (v->n == 0) {
-        v->t0_tsc = tsc ? tsc : __rdtsc();
-        v->t0_us = trace_us(now_mono_us());
+    struct vcpu_flags *f = v->flags;
+    /* The TSC is read at every ts_every-th entry of a batch (rdtsc costs
+     * more than the rest of this function), and at the first entry after
+     * untraced code ran (an inline store on every untraced TB raises
+     * left_traced), so a shared reading never spans untraced time. */
+    if ((v->n & tsc_mask) == 0 || f->left_traced) {
+        uint64_t tsc = __rdtsc();
+        f->left_traced = 0;
+        /* Flush on age: a partial batch goes out once its first entry is
+         * flush_us old (checked at each reading: every entry with
+         * timestamps on, every 256th otherwise). */
+        if (v->n && tsc - v->t0_tsc > flush_tsc) flush_exec(vcpu_index, v);
+        if (v->n == 0) {
+            /* never before the previous batch's last entry (its offsets
+             * come from the TSC, this from CLOCK_MONOTONIC) */
+            uint64_t now = trace_us(now_mono_us());
+            v->t0_tsc = tsc;
+            v->t0_us = now > v->ts_last_us ? now : v->ts_last_us;
+            v->dt = 0;
+        } else {
+            v->dt = (uint32_t)(((tsc - v->t0_tsc) * tsc_to_us_mult) >> 32);
+        }
     }
     v->ids[v->n] = t->id;
-    if (args.timestamps) v->dts[v->n] = (uint32_t)(((tsc - v->t0_tsc) * tsc_to_us_mult) >> 32);
+    v->dts[v->n] = v->dt;
     v->n++;
     v->blocks++;
     v->insns += t->ninsns;
@@ -290,7 +377,6 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
         uint64_t e = c->execs;
         /* Sampled: exec_seq 0..K-1, then K-1+N, K-1+2N, ... (K = 0: N-1, 2N-1, ...). */
         c->next_sample = e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
-        struct vcpu_flags *f = qemu_plugin_scoreboard_find(flags_sb, vcpu_index);
         if (!f->post_pending) {       /* one sample in flight per vCPU */
             f->sample_now = 1;
             v->sample_tb = t;
@@ -299,19 +385,19 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
     }
     c->execs++;
 
-    /* Flush on size or age (the age check needs the TSC: every entry when
-     * timestamps are on, every 256th otherwise). */
     if (v->n >= args.batch) flush_exec(vcpu_index, v);
-    else if (args.timestamps ? tsc - v->t0_tsc > flush_tsc
-                             : (v->n & 255) == 0 && __rdtsc() - v->t0_tsc > flush_tsc) flush_exec(vcpu_index, v);
 }
 
 static void on_sample_pre(unsigned int vcpu_index, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
-    struct vcpu_flags *f = qemu_plugin_scoreboard_find(flags_sb, vcpu_index);
+    struct vcpu_flags *f = v->flags;
     f->sample_now = 0;
-    read_regs(v, &v->pre);
+    /* The previous sample's post state, read at the entry of this very
+     * block execution (on_sample_post runs first, then on_tb_exec counts
+     * the block), is this sample's pre state: nothing ran in between. */
+    if (v->post_at_block == v->blocks) v->pre = v->post;
+    else read_regs(v, &v->pre);
     v->nmem = 0;
     v->mem_active = args.mem;
     f->post_pending = 1;
@@ -321,7 +407,7 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
 {
     struct tl_tb *next = udata;      /* NULL: the next block is outside the filter */
     struct vcpu_state *v = &vcpus[vcpu_index];
-    struct vcpu_flags *f = qemu_plugin_scoreboard_find(flags_sb, vcpu_index);
+    struct vcpu_flags *f = v->flags;
     struct rec_trace_sample s = {
         .tb_id = v->sample_tb->id,
         .pc = v->sample_tb->pc,
@@ -331,7 +417,9 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
     };
     if (next) {
         s.post.present = true;
-        read_regs(v, &s.post.regs);
+        read_regs(v, &v->post);
+        v->post_at_block = v->blocks + 1;   /* on_tb_exec of `next` counts it at once */
+        s.post.regs = v->post;
         s.next_pc = s.post.regs.rip;
     } else {
         s.next_pc = read_reg(v, regs.slot[16]);
@@ -344,7 +432,7 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
         encode_failed("TRACE_SAMPLE", &err);
         return;
     }
-    push_record(&v->rb);
+    push_record(&v->rb, false);
     v->samples++;
 }
 
@@ -383,17 +471,34 @@ static void send_insn(struct vcpu_state *v)
     struct rec_error err;
     rec_buf_reset(&v->rb);
     if (rec_encode_trace_insn(&v->rb, &r, &err) < 0) encode_failed("TRACE_INSN", &err);
-    else push_record(&v->rb);
+    else {
+        push_record(&v->rb, false);
+        v->unpub_bytes += v->rb.len;
+    }
     v->insn = NULL;
+}
+
+/* Instruction records are published in bunches (256 KiB, or flush_us after
+ * the last publication): one consumer wake-up per bunch, not per record. */
+static void publish_insns(struct vcpu_state *v, uint64_t tsc)
+{
+    if (v->unpub_bytes < (256u << 10) && tsc - v->pub_tsc <= flush_tsc) return;
+    queue_lock_vcpu();
+    shmq_flush(queue);
+    queue_unlock_vcpu();
+    v->unpub_bytes = 0;
+    v->pub_tsc = tsc;
 }
 
 static void on_insn_exec(unsigned int vcpu_index, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
     const struct tl_insn *in = udata, *prev = v->insn;
+    uint64_t tsc = __rdtsc();
     send_insn(v);
+    publish_insns(v, tsc);
     v->insn = in;
-    v->insn_ts = trace_us(now_mono_us());
+    v->insn_ts = vcpu_now_us(v, tsc);
     /* Within one TB nothing runs between two instructions (interrupts and
      * exceptions leave the TB, and a resumed TB is another TB), so after
      * the previous instruction of this TB only what it wrote has changed. */
@@ -421,13 +526,15 @@ static struct tl_tb *tb_lookup_or_add(uint64_t pc, const uint8_t *code, uint32_t
             return t;
         }
     }
-    struct tl_tb *t = g_malloc0(sizeof *t + len);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(struct tl_tb) + len)) g_error("trace_logger: out of memory");
+    struct tl_tb *t = memset(mem, 0, sizeof *t);
     t->id = next_tb_id++;
     t->pc = pc;
     t->ninsns = ninsns;
     t->code_len = len;
     memcpy(t->code, code, len);
-    t->count = g_new0(struct tb_count, max_vcpus);
+    t->count = max_vcpus == 1 ? &t->c0 : g_new0(struct tb_count, max_vcpus);
     uint64_t first = args.sample_first ? 0 : args.sample_every ? args.sample_every - 1 : UINT64_MAX;
     for (int i = 0; i < max_vcpus; i++) t->count[i].next_sample = first;
     uint64_t *key = g_new(uint64_t, 1);
@@ -470,7 +577,7 @@ static void send_tb(struct tl_tb *t, int mode, int cpl, const uint8_t *lens, cha
     struct rec_error err;
     rec_buf_reset(&trans_rb);
     if (rec_encode_trace_tb(&trans_rb, &r, &err) < 0) encode_failed("TRACE_TB", &err);
-    else { push_record(&trans_rb); atomic_fetch_add(&tbs_sent, 1); }
+    else { push_record(&trans_rb, false); atomic_fetch_add(&tbs_sent, 1); }
     g_free(strs);
 }
 
@@ -491,10 +598,14 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
     if (!want) {
         /* Filtered code: only the post-state hook, so a sample whose next
-         * block lies outside the filter still ends (with post = nil). */
-        if (args.mode == TL_MODE_BLOCK)
+         * block lies outside the filter still ends (with post = nil), and
+         * an inline store telling on_tb_exec to read the clock afresh. */
+        if (args.mode == TL_MODE_BLOCK) {
             qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
                 qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, NULL);
+            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+                qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, left_traced), 1);
+        }
         return;
     }
 
@@ -660,6 +771,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     start_us = now_mono_us();
     tsc_start = __rdtsc();
     calibrate_tsc();
+    tsc_mask = args.timestamps ? args.ts_every - 1 : 255;
 
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_tb_trans);
