@@ -549,19 +549,19 @@ static struct tl_mode_hint read_mode_hint(void)
     /* QEMU 10.0 lets the translation callback read the translating vCPU's
      * registers (the state at the TB's start); a QEMU that refuses it
      * returns -1 and we fall back to the address heuristic. */
+    static __thread GByteArray *b;   /* translation runs on vCPU threads */
     struct tl_mode_hint h = {0};
     if (!regs.cr0 || !regs.efer || !regs.cs) return h;
-    GByteArray *b = g_byte_array_new();
+    if (!b) b = g_byte_array_sized_new(16);
     uint64_t vals[3] = {0};
     struct qemu_plugin_register *hs[3] = {regs.cr0, regs.efer, regs.cs};
     h.has_regs = true;
     for (int i = 0; i < 3; i++) {
-        g_byte_array_set_size(b, 0);
+        b->len = 0;     /* as in read_reg */
         int n = qemu_plugin_read_register(hs[i], b);
         if (n <= 0) { h.has_regs = false; break; }
         memcpy(&vals[i], b->data, n > 8 ? 8 : (size_t)n);
     }
-    g_byte_array_free(b, TRUE);
     h.cr0 = vals[0]; h.efer = vals[1]; h.cs = vals[2];
     return h;
 }
