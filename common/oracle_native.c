@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "oracle_block.h"
 #include "oracle_native_shm.h"
+#include "sandbox.h"
 
 struct oracle_native {
     pid_t pid;
@@ -60,8 +60,9 @@ static int child_start(struct oracle_native *o)
         return -1;
     }
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        /* The shared sandbox (common/sandbox.h): die with the parent, no
+         * core dumps; the seccomp filter comes last, in the child's main. */
+        if (sandbox_child_init(parent) != 0 || sandbox_set_limits(NULL) != 0)
             _exit(1);
         /* Keep only stdio and the socket (as fd 3). */
         if (dup2(sv[1], 3) != 3)
@@ -108,7 +109,7 @@ struct oracle_native *oracle_native_create(const struct oracle_native_opts *opts
     madvise(shm, ORACLE_SHM_SIZE, 23 /* MADV_POPULATE_WRITE */);
     if (child_start(o) != 0) {
         munmap(o->shm, ORACLE_SHM_SIZE);
-        free(o->filter.filter);
+        sandbox_filter_free(&o->filter);
         free(o);
         return NULL;
     }
@@ -122,7 +123,7 @@ void oracle_native_destroy(struct oracle_native *o)
         return;
     child_stop(o);
     munmap(o->shm, ORACLE_SHM_SIZE);
-    free(o->filter.filter);
+    sandbox_filter_free(&o->filter);
     free(o);
 }
 

@@ -14,6 +14,7 @@
  */
 #include "oracle_block.h"
 #include "oracle_native_shm.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -25,7 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
-#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -218,52 +219,29 @@ static int install_signals(void)
 
 /* ---- seccomp ------------------------------------------------------------------ */
 
-/* Built in the parent (libseccomp allocates, and malloc after fork() in a
- * multi-threaded parent can deadlock); the child only installs the BPF. */
+/* The child's policy, one row per system call (common/sandbox.h); the
+ * default action traps (SIGSYS, reported as ORACLE_FAULT_SYSCALL), also for
+ * foreign architectures (int 0x80 enters the i386 table).  Built in the
+ * parent (libseccomp allocates, and malloc after fork() in a multi-threaded
+ * parent can deadlock); the child only installs the BPF. */
 int oracle_native_filter_build(int sock_fd, struct sock_fprog *prog)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    int rc = 0;
-    if (!ctx)
-        return -1;
-    /* int 0x80 from 64-bit code enters the i386 table: refuse it too. */
-    rc |= seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sock_fd));
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sock_fd));
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, 2));
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-                           SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_ANONYMOUS, MAP_ANONYMOUS));
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(munmap), 0);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 0);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(madvise), 0);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setitimer), 0);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigreturn), 0);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit), 0);
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(exit_group), 0);
-    int fd = rc == 0 ? memfd_create("oracle-seccomp", MFD_CLOEXEC) : -1;
-    if (fd >= 0 && seccomp_export_bpf(ctx, fd) == 0) {
-        off_t len = lseek(fd, 0, SEEK_END);
-        struct sock_filter *f = len > 0 && len % (off_t)sizeof *f == 0 ? malloc((size_t)len) : NULL;
-        if (f && pread(fd, f, (size_t)len, 0) == (ssize_t)len) {
-            prog->filter = f;
-            prog->len = (unsigned short)((size_t)len / sizeof *f);
-            close(fd);
-            seccomp_release(ctx);
-            return 0;
-        }
-        free(f);
-    }
-    if (fd >= 0)
-        close(fd);
-    seccomp_release(ctx);
-    return -1;
-}
-
-static int install_seccomp(const struct sock_fprog *prog)
-{
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0, 0);
+    const uint64_t fd = (uint64_t)sock_fd;
+    const struct sandbox_rule rules[] = {
+        { SYS_read, SANDBOX_ALLOW, SANDBOX_EQ, 0, 0, fd, 0, "job numbers from the parent" },
+        { SYS_write, SANDBOX_ALLOW, SANDBOX_EQ, 0, 0, fd, 0, "answers to the parent" },
+        { SYS_write, SANDBOX_ALLOW, SANDBOX_EQ, 0, 0, 2, 0, "stderr" },
+        { SYS_mmap, SANDBOX_ALLOW, SANDBOX_MASKED_EQ, 3, MAP_ANONYMOUS, MAP_ANONYMOUS, 0,
+          "state pages (anonymous only)" },
+        { SYS_munmap, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "state pages" },
+        { SYS_mprotect, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "code pages" },
+        { SYS_madvise, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "faulting the job area in" },
+        { SYS_setitimer, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "the per-state timer" },
+        { SYS_rt_sigreturn, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "returning from fault handlers" },
+        { SYS_exit, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "exit" },
+        { SYS_exit_group, SANDBOX_ALLOW, SANDBOX_ANY, 0, 0, 0, 0, "exit" },
+    };
+    return sandbox_filter_build(rules, sizeof rules / sizeof rules[0], SCMP_ACT_TRAP, SCMP_ACT_TRAP, prog);
 }
 
 /* ---- mappings ------------------------------------------------------------------- */
@@ -583,7 +561,7 @@ _Noreturn void oracle_native_child_main(void *shm_v, int sock_fd, const struct s
     madvise(shm, ORACLE_SHM_SIZE, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
     if (install_signals() != 0)
         _exit(3);
-    if (install_seccomp(filter) != 0)
+    if (sandbox_install(filter, false) != 0)
         _exit(4);
     for (;;) {
         uint64_t seq;

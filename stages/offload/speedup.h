@@ -7,12 +7,20 @@
  *            the block body embedded as bytes, compiled with `gcc
  *            -static-pie` into the work directory), run under the static
  *            qemu-x86_64; it times itself with clock_gettime
- *            (CLOCK_PROCESS_CPUTIME_ID: CPU time, robust on a shared
- *            machine; under QEMU it is the QEMU process's CPU time).
- *   native   the same harness run on the host CPU, with a seccomp filter
- *            installed before the first guest instruction runs (only write,
- *            read, ioctl, clock_gettime, exit and rt_sigreturn survive;
- *            anything else kills it) — the ceiling.
+ *            (CLOCK_THREAD_CPUTIME_ID: CPU time, robust on a shared
+ *            machine; under QEMU it is the CPU time of QEMU's thread that
+ *            translates and runs the guest).
+ *   native   the same harness run on the host CPU — the ceiling.
+ * Both harness runs happen only inside the sandbox (common/sandbox.h,
+ * sandbox_exec): a child with no_new_privs, a seccomp allow-list installed
+ * before execve (what qemu-user needs to start; no open after the
+ * harness's ready marker, no socket, no process, no signal to another
+ * process), rlimits (CPU, address space, file size, no core) and a
+ * timeout; the native harness adds its own narrower filter (read, write,
+ * ioctl, clock_gettime, exit) before the first guest instruction.  A run
+ * the sandbox stops is reported naming the block and the system call, and
+ * counted (speedup_result.sandbox_stops, sandbox_get_stats); the block gets
+ * no figure and the caller goes on with the next.
  *   batched  pixel_exec_batch (one thread) on a pixel_batch of the states.
  *   interp   pixel_run per state.
  * One untimed pass per executor runs every state from its exact registers
@@ -61,6 +69,8 @@ struct speedup_options {
     const char *cc;                   /* NULL: gcc */
     bool run_native;                  /* default true via speedup_options_default */
     unsigned timeout_s;               /* per harness run; 0: 60 */
+    bool skip_form_check;             /* tests of the sandbox only: time bodies with instructions
+                                       * outside the supported forms (syscall...) */
 };
 
 struct speedup_result {
@@ -78,6 +88,8 @@ struct speedup_result {
     double cycles_per_exec, insns_per_exec;
     uint32_t x86_insns;               /* instructions of the timed body */
     uint32_t predicted_cost;          /* synth's cost model for the microcode */
+    uint32_t sandbox_stops;           /* harness runs the sandbox stopped (forbidden system call,
+                                       * timeout, kernel-side kill); why names the call */
 };
 
 void speedup_options_default(struct speedup_options *o);
