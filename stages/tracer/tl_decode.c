@@ -144,7 +144,10 @@ static uint32_t reg_write_bits(ZydisRegister r)
     }
 }
 
-uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len)
+/* *lazy_only: Zydis lists the rflags bits the instruction changes and each
+ * is one QEMU keeps outside env->eflags while TCG code runs (CF PF AF ZF SF
+ * OF, DF); false when it may change another or Zydis says nothing. */
+static uint32_t insn_writes(int mode, const uint8_t *code, size_t len, bool *lazy_only)
 {
     ZydisMachineMode mm;
     ZydisStackWidth sw;
@@ -165,9 +168,11 @@ uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len)
         break;
     }
     uint32_t w = 1u << 16;
-    if (insn.cpu_flags && (insn.cpu_flags->modified | insn.cpu_flags->set_0 | insn.cpu_flags->set_1 |
-                           insn.cpu_flags->undefined))
-        w |= 1u << 17;
+    ZydisAccessedFlagsMask changed = insn.cpu_flags ? insn.cpu_flags->modified | insn.cpu_flags->set_0 |
+                                             insn.cpu_flags->set_1 | insn.cpu_flags->undefined : 0;
+    if (changed) w |= 1u << 17;
+    *lazy_only = changed && !(changed & ~(ZydisAccessedFlagsMask)(ZYDIS_CPUFLAG_CF | ZYDIS_CPUFLAG_PF | ZYDIS_CPUFLAG_AF | ZYDIS_CPUFLAG_ZF |
+                                              ZYDIS_CPUFLAG_SF | ZYDIS_CPUFLAG_OF | ZYDIS_CPUFLAG_DF));
     for (ZyanU8 i = 0; i < insn.operand_count; i++) {
         const ZydisDecodedOperand *op = &ops[i];
         if (op->type == ZYDIS_OPERAND_TYPE_REGISTER && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
@@ -180,4 +185,19 @@ uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len)
         }
     }
     return w & TL_WRITES_ALL;
+}
+
+uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len)
+{
+    bool lazy_only;
+    return insn_writes(mode, code, len, &lazy_only);
+}
+
+uint32_t tl_insn_reread(int mode, const uint8_t *code, size_t len)
+{
+    bool lazy_only = false;
+    uint32_t w = insn_writes(mode, code, len, &lazy_only);
+    w &= ~(1u << 16);                               /* rip: the next instruction's address */
+    if (w != (TL_WRITES_ALL & ~(1u << 16)) && lazy_only) w &= ~(1u << 17);
+    return w;
 }

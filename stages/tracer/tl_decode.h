@@ -65,6 +65,14 @@ size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *o
 #define TL_WRITES_ALL 0xfffffu
 uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len);
 
+/* The words instruction mode must read again before the next instruction of
+ * the same TB: tl_insn_writes without rip (known: the next instruction's
+ * address) and without rflags when the instruction changes only CF PF AF ZF
+ * SF OF or DF — QEMU keeps those outside env->eflags while TCG code runs, so
+ * the word qemu_plugin_read_register returns cannot change (docs/tracer.md,
+ * "Status flags are not recorded"). */
+uint32_t tl_insn_reread(int mode, const uint8_t *code, size_t len);
+
 /* Privilege level from a CS selector read at translation time: CS.RPL in
  * protected mode, 0 in real mode (CR0.PE clear); -1 when unknown. */
 int tl_cpl(const struct tl_mode_hint *h);

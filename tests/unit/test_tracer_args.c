@@ -191,6 +191,32 @@ static void test_insn_write_sets(void **state)
     assert_true(writes("c3") & W(4));                                 /* ret: rsp */
 }
 
+static uint32_t rereads(const char *hex)
+{
+    uint8_t b[16];
+    size_t n = 0;
+    for (const char *p = hex; p[0] && p[1] && n < sizeof b; p += 2) {
+        unsigned v;
+        sscanf(p, "%2x", &v);
+        b[n++] = (uint8_t)v;
+    }
+    return tl_insn_reread(64, b, n);
+}
+
+/* What instruction mode reads again: never rip (known), rflags only when a
+ * bit QEMU keeps in env->eflags (not CF PF AF ZF SF OF DF) may change. */
+static void test_insn_rereads(void **state)
+{
+    assert_int_equal(rereads("480317"), W(2));                        /* add rdx, [rdi]: status flags only */
+    assert_int_equal(rereads("48ffc9"), W(1));                        /* dec rcx */
+    assert_int_equal(rereads("48890f"), 0);                           /* mov [rdi], rcx */
+    assert_int_equal(rereads("fd"), 0);                               /* std: DF */
+    assert_int_equal(rereads("9d") & FLAGS, FLAGS);                   /* popfq: IF, TF, AC, ... */
+    assert_int_equal(rereads("fb") & FLAGS, FLAGS);                   /* sti */
+    assert_int_equal(rereads("8ee0"), TL_WRITES_ALL & ~RIP);          /* mov fs, ax */
+    assert_int_equal(rereads("0f"), TL_WRITES_ALL & ~RIP);            /* does not decode */
+}
+
 static void test_vm_command_line(void **state)
 {
     char kernel[] = "/tmp/tcgl_test_kernel_XXXXXX";
@@ -237,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_mode_resolution),
         cmocka_unit_test(test_disasm),
         cmocka_unit_test(test_insn_write_sets),
+        cmocka_unit_test(test_insn_rereads),
         cmocka_unit_test(test_vm_command_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,7 +73,7 @@ struct tb_count {             /* one per vCPU, per TB */
 
 struct tl_insn {              /* instruction mode: static facts of one instruction */
     uint64_t pc;
-    uint32_t writes;          /* x86_regs words it may write (tl_insn_writes) */
+    uint32_t writes;          /* x86_regs words to read again after it (tl_insn_reread) */
     uint16_t idx;             /* position in its TB */
     uint8_t len;
     uint8_t bytes[15];
@@ -502,8 +502,9 @@ static void on_insn_exec(unsigned int vcpu_index, void *udata)
     /* Within one TB nothing runs between two instructions (interrupts and
      * exceptions leave the TB, and a resumed TB is another TB), so after
      * the previous instruction of this TB only what it wrote has changed. */
-    if (in->idx > 0 && prev == in - 1) read_regs_mask(v, &v->pre, prev->writes | (1u << 16));
+    if (in->idx > 0 && prev == in - 1) read_regs_mask(v, &v->pre, prev->writes);
     else read_regs(v, &v->pre);
+    v->pre.rip = in->pc;      /* the callback runs before this instruction, at its address */
     v->nmem = 0;
     v->mem_active = args.mem;
     v->insns++;
@@ -638,7 +639,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             if (t->insns) {
                 t->insns[i].pc = pc + off;
                 t->insns[i].idx = (uint16_t)i;
-                t->insns[i].writes = tl_insn_writes(mode, code + off, lens[i]);
+                t->insns[i].writes = tl_insn_reread(mode, code + off, lens[i]);
                 t->insns[i].len = lens[i];
                 memcpy(t->insns[i].bytes, code + off, lens[i]);
                 memcpy(t->insns[i].disasm, dis[i], TL_DISASM_MAX);
