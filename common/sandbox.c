@@ -44,7 +44,7 @@ const struct sandbox_rule sandbox_exec_rules[] = {
     ASK(SYS_openat, SANDBOX_UNTIL_READY, SANDBOX_MASKED_EQ, 2, OPEN_WRITE_FLAGS, 0,
         "qemu: the guest ELF, /proc/sys/vm/mmap_min_addr (read-only, before the ready marker)"),
     ASK(SYS_open, SANDBOX_UNTIL_READY, SANDBOX_MASKED_EQ, 1, OPEN_WRITE_FLAGS, 0, "as openat"),
-    ASK(SYS_getppid, SANDBOX_READY, SANDBOX_ANY, 0, 0, 0, "the ready marker: set-up done, guest bytes run next"),
+    ASK(SANDBOX_READY_NR, SANDBOX_READY, SANDBOX_ANY, 0, 0, 0, "the ready marker: set-up done, guest bytes run next"),
     ALLOW(SYS_brk, "libc heap"),
     ALLOW(SYS_arch_prctl, "libc TLS"),
     ALLOW(SYS_set_tid_address, "libc threads"),

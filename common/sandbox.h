@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 enum sandbox_action {
@@ -120,11 +121,11 @@ struct sandbox_outcome {
  * thread-safe (one supervisor at a time per process is fine). */
 int sandbox_exec(char *const argv[], const struct sandbox_spec *spec, struct sandbox_outcome *out);
 
-/* The program's ready marker as sandbox_exec_rules define it: call it once
- * set-up is done and before untrusted code runs; from then on no file can be
- * opened.  (A program under qemu-user makes the same call: it is passed to
- * the host.)  Documented here; the harness issues it as syscall(SYS_getppid). */
-#define SANDBOX_READY_SYSCALL_NAME "getppid"
+/* The program's ready marker in sandbox_exec_rules: a program calls
+ * syscall(SANDBOX_READY_NR) once its set-up is done and before untrusted
+ * code runs; from then on no file can be opened.  (Under qemu-user the
+ * guest's call is passed to the host unchanged.) */
+#define SANDBOX_READY_NR SYS_getppid
 
 /* Counters since the process started. */
 struct sandbox_stats {

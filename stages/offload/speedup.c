@@ -66,6 +66,9 @@ static const char harness_head[] =
     "  \"mov 72(%rdi),%r9\\nmov 80(%rdi),%r10\\nmov 88(%rdi),%r11\\nmov 96(%rdi),%r12\\n\"\n"
     "  \"mov 104(%rdi),%r13\\nmov 112(%rdi),%r14\\nmov 120(%rdi),%r15\\nmov 56(%rdi),%rdi\\n\"\n";
 
+/* The generated harness issues syscall(SYS_getppid) as the sandbox's ready marker. */
+_Static_assert(SANDBOX_READY_NR == SYS_getppid, "the harness's ready marker is the sandbox's");
+
 static const char harness_tail[] =
     "  \"xchg %rdi, hs_cur(%rip)\\n\"\n"
     "  \"mov %rax,0(%rdi)\\nmov %rcx,8(%rdi)\\nmov %rdx,16(%rdi)\\nmov %rbx,24(%rdi)\\n\"\n"
@@ -125,7 +128,7 @@ static const char harness_tail[] =
     "  int pc = -1, pi = -1; char note[64] = \"not tried (emulated)\";\n"
     "  if (sb) { pc = perf_open(PERF_COUNT_HW_CPU_CYCLES); pi = perf_open(PERF_COUNT_HW_INSTRUCTIONS);\n"
     "    if (pc < 0 || pi < 0) snprintf(note, sizeof note, \"perf_event_open: %s\", strerror(errno)); else snprintf(note, sizeof note, \"ok\"); }\n"
-    "  syscall(SYS_getppid);   /* the sandbox's ready marker (common/sandbox.h): no open from here on */\n"
+    "  syscall(SYS_getppid);   /* the sandbox's ready marker (SANDBOX_READY_NR, common/sandbox.h): no open from here on */\n"
     "  if (sb) sandbox();\n"
     "  for (uint32_t i = 0; i < n; i++) {\n"
     "    unsigned char *s = in + i * rec, *d = out + i * orec, *src = s + 136 + 8 * nr, *dst = d + 136;\n"
