@@ -5,13 +5,22 @@
  * reference: the least any consumer of the queue does) and through the
  * decoder plus the cfg library (ours: blocks, edges, counts), in one run.  Also reported: the
  * time to process one full TRACE_EXEC record (the lag it adds), and the time
- * of one whole-graph analysis (dominators, loops, liveness). */
+ * of one whole-graph analysis (dominators, loops, liveness).
+ *
+ * Crash safety (docs/cfg.md): the same trace once more through decode + cfg
+ * + the journal (each record appended to the journal buffer, written to a
+ * file every 2 MiB, as the stage does), and the snapshot of the resulting
+ * graph, with and without state samples (64 per block), written (temp,
+ * fdatasync, rename) and read back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "../stages/cfg/cfg.h"
+#include "../stages/cfg/cfg_checkpoint.h"
 #include "../stages/cfg/cfg_record.h"
 #include "records.h"
 
@@ -150,6 +159,76 @@ int main(void)
            t_cfg * 1e6 / nrec, worst * 1e6);
     printf("  %u TRACE_TB records (decode, split): %.1f us each\n", NTB, t_tbs * 1e6 / NTB);
     printf("  whole-graph analysis (%u blocks): %.2f ms\n", g.nblocks, t_an * 1e3);
+
+    /* Ours + journal: the same records again into a fresh graph, journaled. */
+    char jpath[64], spath[64], err[1024];
+    snprintf(jpath, sizeof jpath, "/tmp/bench_cfg_%d.journal", (int)getpid());
+    snprintf(spath, sizeof spath, "/tmp/bench_cfg_%d.snap", (int)getpid());
+    struct cfg gj;
+    if (!cfg_init(&gj, &o)) return 1;
+    struct cfg_journal j;
+    if (!cfg_journal_create(&j, jpath, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < NTB; i++) {
+        size_t len = tb_off[i + 1] - tb_off[i];
+        if (rec_decode(tbs.data + tb_off[i], len, &rr, &a, NULL) != REC_TRACE_TB) return 1;
+        cfg_consume(&gj, &rr);
+        cfg_journal_add(&j, CFG_J_RECORD, 0, pos += len + 8, tbs.data + tb_off[i], (uint32_t)len);
+        rec_arena_reset(&a);
+    }
+    if (!cfg_journal_flush(&j, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    t0 = now();
+    for (uint32_t r = 0; r < nrec; r++) {
+        if (rec_decode(ex[r].data, ex[r].len, &rr, &a, NULL) != REC_TRACE_EXEC) return 1;
+        cfg_consume(&gj, &rr);
+        cfg_journal_add(&j, CFG_J_RECORD, 0, pos += ex[r].len + 8, ex[r].data, (uint32_t)ex[r].len);
+        rec_arena_reset(&a);
+        if (j.buf.len >= (2u << 20) && !cfg_journal_flush(&j, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    }
+    if (!cfg_journal_flush(&j, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    double t_journal = now() - t0;
+    uint64_t jbytes = j.size;
+    cfg_journal_close(&j);
+    unlink(jpath);
+    cfg_free(&gj);
+
+    /* Snapshots of the bench graph, then with 64 samples per block. */
+    struct cfg_ckpt_meta meta = { .generation = 1 };
+    double ts[2], tl[2];
+    uint64_t sbytes[2];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            struct x86_regs regs = { 0 };
+            struct x86_mem_access mem[2] = { { 0x7000, 1, 8, false }, { 0x7008, 2, 8, true } };
+            for (uint32_t i = 0; i < g.nblocks; i++)
+                for (uint64_t k = 0; k < 64; k++) {
+                    regs.gpr[1] = k;
+                    for (uint32_t t = 0; t < g.ntbs; t++)
+                        if (g.tb[t].first == i) {
+                            cfg_add_sample(&g, g.tb[t].tb_id, g.tb[t].pc, k, &regs, mem, 2, &regs, g.tb[t].pc);
+                            break;
+                        }
+                }
+        }
+        t0 = now();
+        if (!cfg_snapshot_save(spath, &g, &meta, &sbytes[pass], err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        ts[pass] = now() - t0;
+        struct cfg back;
+        struct cfg_ckpt_meta mb;
+        bool missing;
+        t0 = now();
+        if (!cfg_snapshot_load(spath, &back, &mb, &missing, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+        tl[pass] = now() - t0;
+        cfg_free(&back);
+        unlink(spath);
+    }
+    printf("  ours + journal                : %7.2f ns/execution  %8.1f M executions/s  (%.1f MB journaled)\n",
+           t_journal * 1e9 / n, n / t_journal / 1e6, (double)jbytes / 1e6);
+    printf("  journal cost                  : %7.2f ns/execution\n", (t_journal - t_cfg) * 1e9 / n);
+    printf("  snapshot, %u blocks            : %.1f MB written in %.1f ms, read in %.1f ms\n", g.nblocks,
+           (double)sbytes[0] / 1e6, ts[0] * 1e3, tl[0] * 1e3);
+    printf("  snapshot, %u blocks x 64 samples: %.1f MB written in %.1f ms, read in %.1f ms\n", g.nblocks,
+           (double)sbytes[1] / 1e6, ts[1] * 1e3, tl[1] * 1e3);
     cfg_free(&g);
     rec_arena_free(&a);
     for (uint32_t r = 0; r < nrec; r++) rec_buf_free(&ex[r]);

@@ -97,7 +97,7 @@ uint64_t cfg_hash64(const void *data, size_t n, uint64_t seed)
         h ^= h >> 32;
     }
     uint64_t w = 0;
-    memcpy(&w, p + i, n - i);
+    if (n > i) memcpy(&w, p + i, n - i);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
     h *= 0x94d049bb133111ebull;
@@ -245,8 +245,10 @@ static bool is_mode(unsigned m) { return m == 16 || m == 32 || m == 64; }
 static bool get_block(struct cfg_reader *r, struct cfg *g, uint32_t bi, uint32_t nblocks)
 {
     struct cfg_block *b = &g->block[bi];
-    char f[96];
-#define FIELD(name) (snprintf(f, sizeof f, "block %u " name, bi), f)
+    /* Field names are constants (this runs for every block and sample); the
+     * caller adds "block N" to a message that lacks it. */
+#define FIELD(name) (name)
+    const char *f = "insn";
     b->pc = cfg_read_u64(r, FIELD("pc"));
     b->end = cfg_read_u64(r, FIELD("end"));
     b->mode = cfg_read_u8(r, FIELD("mode"));
@@ -279,7 +281,6 @@ static bool get_block(struct cfg_reader *r, struct cfg *g, uint32_t bi, uint32_t
     uint32_t sum = 0;
     for (uint32_t i = 0; i < b->ninsns; i++) {
         struct insn_info *ii = &b->insn[i];
-        snprintf(f, sizeof f, "block %u insn %u", bi, i);
         ii->pc = cfg_read_u64(r, f);
         ii->target = cfg_read_u64(r, f);
         ii->use = cfg_read_u32(r, f);
@@ -316,7 +317,7 @@ static bool get_block(struct cfg_reader *r, struct cfg *g, uint32_t bi, uint32_t
         b->capsucc = b->nsucc;
     }
     for (uint32_t k = 0; k < b->nsucc; k++) {
-        snprintf(f, sizeof f, "block %u succ %u", bi, k);
+        f = "succ";
         b->succ[k].to = cfg_read_u32(r, f);
         b->succ[k].count = cfg_read_u64(r, f);
         if (!r->failed && b->succ[k].to >= nblocks) {
@@ -350,7 +351,7 @@ static bool get_block(struct cfg_reader *r, struct cfg *g, uint32_t bi, uint32_t
     }
     for (uint32_t k = 0; k < nsample; k++) {
         struct cfg_sample *s = &b->sample[k];
-        snprintf(f, sizeof f, "block %u sample %u", bi, k);
+        f = "sample";
         s->exec_seq = cfg_read_u64(r, f);
         s->next_pc = cfg_read_u64(r, f);
         get_regs(r, &s->pre, f);
@@ -428,7 +429,15 @@ static bool read_all(struct cfg *g, struct cfg_reader *r)
     }
     for (uint32_t i = 0; i < nblocks; i++) {
         g->nblocks = i + 1;     /* what cfg_free must release */
-        if (!get_block(r, g, i, nblocks)) return false;
+        if (!get_block(r, g, i, nblocks)) {
+            if (r->failed && strncmp(r->err, "block ", 6)) {
+                char msg[sizeof r->err + 16];
+                snprintf(msg, sizeof msg, "block %u %s", i, r->err);
+                memcpy(r->err, msg, sizeof r->err - 1);
+                r->err[sizeof r->err - 1] = 0;
+            }
+            return false;
+        }
     }
     uint32_t ntbs = cfg_read_u32(r, "ntbs");
     if (!count_fits(r, ntbs, 31, "tbs")) return false;

@@ -18,6 +18,13 @@
  *     journaling it (docs/cfg.md "Crash safety"), so a cfg killed mid-trace
  *     resumes with the same graph and the same final counts.
  *
+ *   - the tracer: a real traced run (QEMU + trace_logger.so, the wl_loop
+ *     workload) -> cfg -> cluster -> synth -> verify -> offload with a
+ *     library; QEMU is SIGKILLed at a random moment after cfg has taken
+ *     records; pipectl restarts the tracer, the VM runs the workload again
+ *     from the start, and cfg discards the dead run's partial trace (its log
+ *     says so): the library holds the same verified entries as a clean run.
+ *
  * A job or verdict repeated after a restart (at-least-once) is harmless: the
  * sinks keep the latest per template key.
  */
@@ -27,10 +34,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
 #include "library.h"
+#include "shmq.h"
 #include "test_reliability_util.h"
 
 static const char head[] =
@@ -217,12 +226,218 @@ static void test_sigkill_cfg(void **state)
     compare_with_clean(false, "cfg,cluster", 8);
 }
 
+/* ---- the tracer ------------------------------------------------------------------- */
+
+static const char tracer_body[] =
+    "  library: out/library\n"
+    "vm:\n"
+    "  kernel: %B/tracer/vmlinux\n"
+    "  initrd: %B/tracer/initramfs.cpio.gz\n"
+    "  memory: 256M\n"
+    "  cpus: 1\n"
+    "  workloads: [loop]\n"
+    "  plugin_args: {sample_first: 8, sample_every: 64, filter: user}\n"
+    "  icount: 0\n"
+    "  timeout: 3m\n"
+    "defaults:\n"
+    "  restart: {max_restarts: 5, window: 120s, backoff: 20ms, backoff_max: 200ms}\n"
+    "stages:\n"
+    "  - name: tracer\n"
+    "    executable: %B/bin/tracer\n"
+    "  - name: cfg\n"
+    "    executable: %B/bin/cfg\n"
+    "    args: [--hot, \"1000000000\", --emit-min, \"2000\", --top, \"20\"]\n"
+    "    queue_size: 16M\n"
+    "  - name: cluster\n"
+    "    executable: %B/bin/cluster\n"
+    "    args: [--threshold, \"2000\", --no-imm-params]\n"
+    "    outputs: [jobs, hits]\n"
+    "  - name: synth\n"
+    "    executable: %B/bin/synth\n"
+    "    args: [--no-optimize]\n"
+    "  - name: verify\n"
+    "    executable: %B/bin/verify\n"
+    "    args: [--states, \"100\"]\n"
+    "  - name: offload\n"
+    "    executable: %B/bin/offload\n"
+    "    args: [--speed-blocks, \"0\", --no-native]\n"
+    "edges:\n"
+    "  - {from: tracer, to: cfg}\n"
+    "  - {from: cfg, to: cluster}\n"
+    "  - {from: cluster.jobs, to: synth}\n"
+    "  - {from: cluster.hits, to: offload}\n"
+    "  - {from: synth, to: verify}\n"
+    "  - {from: verify, to: offload}\n";
+
+static const char *tracer_missing(void)
+{
+    static char why[1300];
+    static const char *const need[] = { "tracer/vmlinux", "tracer/initramfs.cpio.gz", "lib/trace_logger.so",
+                                        "bin/tracer" };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        snprintf(why, sizeof why, "%s/%s", prun_build(), need[i]);
+        if (access(why, R_OK) != 0) {
+            strncat(why, " is missing (make build)", sizeof why - strlen(why) - 1);
+            return why;
+        }
+    }
+    if (system("command -v qemu-system-x86_64 >/dev/null 2>&1") != 0) return "qemu-system-x86_64 is not installed";
+    return "";
+}
+
+/* The pid of a child of `parent` whose command name starts with `comm`, or 0. */
+static int child_named(int parent, const char *comm)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int found = 0;
+    while (d && !found && (de = readdir(d))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        int ppid = 0;
+        if (!open || !close || sscanf(close + 2, "%*c %d", &ppid) != 1) continue;
+        if (ppid == parent && !strncmp(open + 1, comm, strlen(comm))) found = atoi(de->d_name);
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+/* The trace queue (tracer -> cfg) of a run, opened as an observer: its
+ * published record count measures the tracer's progress. */
+static struct shmq *trace_queue(struct prun *r, const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/dev/shm/tcgl-%s-%d-tracer.0.out-cfg.0", name, (int)r->pid);
+    for (int i = 0; i < 200; i++) {
+        struct shmq *q = shmq_open(path, SHMQ_OBSERVER);
+        if (q) return q;
+        usleep(10000);
+    }
+    return NULL;
+}
+
+static uint64_t published(struct shmq *q)
+{
+    struct shmq_info info;
+    shmq_info(q, &info);
+    return info.records_in;
+}
+
+/* A traced run.  kill_at > 0: SIGKILL QEMU once the tracer has published
+ * that many records (returns whether it was killed); 0: a clean run, whose
+ * total record count goes to *total.  The library's lines into out, cfg.json's
+ * hottest blocks with their counts into counts, the cfg log's number of
+ * discarded runs into *discarded. */
+static bool run_traced(const char *name, uint64_t kill_at, uint64_t *total, char *out, size_t len, char *counts,
+                       size_t clen, int *discarded)
+{
+    struct prun r;
+    prun_init(&r, name, tracer_body);
+    prun_start(&r);
+    assert_true(prun_ready(&r, 60));
+    struct shmq *q = trace_queue(&r, name);
+    assert_non_null(q);
+    bool killed = false;
+    uint64_t n = 0;
+    while (!prun_poll_exit(&r) && !killed) {
+        n = published(q);
+        if (kill_at && n >= kill_at) {
+            int tracer = prun_worker_pid(&r, "tracer", 0);
+            int qemu = tracer > 0 ? child_named(tracer, "qemu-system") : 0;
+            if (qemu > 0 && kill(qemu, SIGKILL) == 0) {
+                killed = true;
+                fprintf(stderr, "  killed QEMU (pid %d, tracer pid %d) after %llu trace records\n", qemu, tracer,
+                        (unsigned long long)n);
+            }
+            break;
+        }
+        usleep(5000);
+    }
+    if (total) *total = n > published(q) ? n : published(q);
+    shmq_close(q);
+    int rc = prun_wait(&r, 420);
+    if (rc != 0) {
+        prun_dump(&r);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "tail -n 20 %s/out/logs/*.log >&2", r.dir);
+        if (system(cmd) != 0) fprintf(stderr, "no logs\n");
+    }
+    assert_int_equal(rc, 0);
+    char lib[400];
+    snprintf(lib, sizeof lib, "%s/out/library", r.dir);
+    library_lines(lib, out, len);
+    /* cfg's final graph: the hottest blocks and their counts. */
+    char *cj = rel_slurpf("%s/out/report/cfg.json", r.dir);
+    assert_non_null(cj);
+    json_error_t jerr;
+    json_t *root = json_loads(cj, 0, &jerr);
+    assert_non_null(root);
+    size_t o = 0, k;
+    json_t *b;
+    json_array_foreach(json_object_get(root, "hot_blocks"), k, b)
+        o += (size_t)snprintf(counts + o, clen - o, "%s x%lld\n", json_string_value(json_object_get(b, "pc")),
+                              (long long)json_integer_value(json_object_get(b, "exec_count")));
+    json_decref(root);
+    free(cj);
+    char *log = rel_slurpf("%s/out/logs/cfg.0.log", r.dir);
+    *discarded = rel_count(log, "the tracer restarted");
+    free(log);
+    prun_cleanup(&r);
+    return killed;
+}
+
+static void test_sigkill_tracer(void **state)
+{
+    (void)state;
+    const char *why = tracer_missing();
+    if (*why) {
+        print_message("%s: skipped\n", why);
+        skip();
+    }
+    if (!have_all(true)) skip();
+    static char clean[65536], killed[65536], clean_counts[8192], killed_counts[8192];
+    int discarded = 0;
+    uint64_t total = 0;
+    run_traced("reltrace0", 0, &total, clean, sizeof clean, clean_counts, sizeof clean_counts, &discarded);
+    fprintf(stderr, "clean run: %llu trace records\n", (unsigned long long)total);
+    assert_true(total > 100);
+    assert_int_equal(discarded, 0);
+    fprintf(stderr, "clean run:\n%s%s", clean_counts, clean);
+    assert_true(rel_count(clean, " verified ") >= 1);
+    /* At a pseudo-random point between 10% and 80% of the trace; a kill can
+     * miss (the tracer between two polls, QEMU just done): up to three tries. */
+    uint64_t seed = 0x243f6a8885a308d3ull ^ (uint64_t)time(NULL);
+    bool done = false;
+    for (int attempt = 0; attempt < 3 && !done; attempt++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t at = total / 10 + (seed >> 33) % (total * 7 / 10);
+        done = run_traced("reltrace1", at, NULL, killed, sizeof killed, killed_counts, sizeof killed_counts,
+                          &discarded);
+    }
+    assert_true(done);
+    fprintf(stderr, "QEMU killed once, then:\n%s%s", killed_counts, killed);
+    assert_int_equal(discarded, 1);        /* cfg saw the restart and dropped the partial run */
+    assert_string_equal(clean_counts, killed_counts);   /* counts of one whole run, not more */
+    assert_string_equal(clean, killed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_cluster_synth_verify),
         cmocka_unit_test(test_sigkill_with_offload),
         cmocka_unit_test(test_sigkill_cfg),
+        cmocka_unit_test(test_sigkill_tracer),
     };
+    /* TCGL_TEST_CASE=test_sigkill_tracer runs one case (cmocka's pattern). */
+    const char *only = getenv("TCGL_TEST_CASE");
+    if (only && *only) cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
