@@ -482,6 +482,11 @@ static void pxf_narrow(const struct pixel_job *j, struct pixel_xfer_plan *p)
 
 void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
 {
+    pixel_xfer_plan_make_ex(j, p, true);
+}
+
+void pixel_xfer_plan_make_ex(const struct pixel_job *j, struct pixel_xfer_plan *p, bool fewer_bytes)
+{
     memset(p, 0, sizeof *p);
     const uint32_t limit = j->step_limit ? j->step_limit : PIXEL_DEFAULT_STEP_LIMIT;
     uint32_t livein = 0, killed = 0, written = 0, nonbool = 0, defined = 0;
@@ -542,7 +547,7 @@ void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
     }
     p->killed = killed;
     /* uniform inputs: a kernel parameter instead of a row */
-    for (int r = 0; r < 32 && n; r++) {
+    for (int r = 0; r < 32 && n && fewer_bytes; r++) {
         if (!((p->in_rows | p->in_flags) >> r & 1))
             continue;
         const uint64_t *row = j->regs + (uint64_t)r * n, v = row[0];
@@ -563,7 +568,7 @@ void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p)
         if (kind == PXK_LOAD || kind == PXK_STORE || (kind == PXK_CTRL && op != PX_NOP) || pxf_may_div_fault(op))
             p->simple = false;
     }
-    if (p->simple)
+    if (p->simple && fewer_bytes)
         pxf_narrow(j, p);
     uint64_t win = pixel_job_window(j);
     const uint32_t in32 = (uint32_t)__builtin_popcount(p->in_narrow), out32 = (uint32_t)__builtin_popcount(p->out_narrow);

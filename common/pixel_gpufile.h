@@ -123,6 +123,10 @@ struct pixel_xfer_plan {
  * included (a register written after a possible fault or branch is also
  * uploaded, since a state may stop before writing it). */
 void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p);
+/* As pixel_xfer_plan_make; fewer_bytes false gives the plan without the
+ * uniform and 32-bit reductions (64-bit rows, status always; benchmarks
+ * compare the two). */
+void pixel_xfer_plan_make_ex(const struct pixel_job *j, struct pixel_xfer_plan *p, bool fewer_bytes);
 
 /* Packs the live-in flags of states [first, first+count) into flags[0..count). */
 void pixel_xfer_pack_flags(const struct pixel_job *j, const struct pixel_xfer_plan *p,

@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     speedup_options_default(&o.speed);
     o.speed_blocks = 8;
     const char *work_dir = NULL, *export_dir = NULL, *export_lib = NULL, *export_keys = NULL;
-    struct gpu_export_options ex = { .nstates = 1000000, .seed = 1, .max_bytes = 2ull << 30 };
+    struct gpu_export_options ex = { .nstates = 1000000, .seed = 1, .max_bytes = 1ull << 30 };
     gpu_options_default(&o.gpu);
     uint32_t v;
     static const struct option longopts[] = {

@@ -344,10 +344,10 @@ static double wall_ms(void)
 // register rows, timed apart (wall clock, one thread).  Results (expanded)
 // replace j's arrays.
 static int run_compact(struct pixel_job &j, const cudaDeviceProp &prop, int repeat, int block,
-                       int nchunks, int nstreams)
+                       int nchunks, int nstreams, bool wide)
 {
     struct pixel_xfer_plan p;
-    pixel_xfer_plan_make(&j, &p);
+    pixel_xfer_plan_make_ex(&j, &p, !wide);
     const uint64_t n = j.nstates, win = pixel_job_window(&j);
     const size_t bases_b = j.nregions * n * 8, mem_b = win * n;
     cargs k;
@@ -594,16 +594,18 @@ int main(int argc, char **argv)
                 "usage: pixel-cuda JOB RESULT [--repeat R] [--replicate K] [--block B] [--pinned]\n"
                 "       pixel-cuda --probe     (prints the device; exit 4 without one)\n"
                 "       pixel-cuda JOB RESULT --compact [--chunks C] [--streams S] [--repeat R]\n"
-                "                             [--replicate K] [--block B]\n"
+                "                             [--replicate K] [--block B] [--wide]\n"
                 "Runs the Pixel microcode of a batch file on the GPU, one state per thread,\n"
                 "and writes the result file (RESULT '-': none).  --compact moves only the\n"
                 "block's live-in and live-out data (packed flags, 16-bit status), pipelined\n"
                 "over C chunks (16; 1 below 131072 states) and S streams (4); its result\n"
                 "carries R0..R23, memory and faults (pixel-gpu-tool compare --guest).\n"
+                "--wide: without the fewer-bytes reductions (uniform rows, 32-bit rows,\n"
+                "uniform results, no status for fault-free blocks), for comparison.\n"
                 "See docs/pixel-gpu.md.\n");
         return argc < 3 ? 2 : 0;
     }
-    int repeat = 5, block = 128, pinned = 0, compact = 0, chunks = 0, streams = 4;
+    int repeat = 5, block = 128, pinned = 0, compact = 0, chunks = 0, streams = 4, wide = 0;
     uint32_t rep = 1;
     for (int a = 3; a < argc; a++) {
         if (strcmp(argv[a], "--repeat") == 0 && a + 1 < argc)
@@ -616,6 +618,8 @@ int main(int argc, char **argv)
             pinned = 1;
         else if (strcmp(argv[a], "--compact") == 0)
             compact = 1;
+        else if (strcmp(argv[a], "--wide") == 0)
+            wide = 1;
         else if (strcmp(argv[a], "--chunks") == 0 && a + 1 < argc)
             chunks = atoi(argv[++a]);
         else if (strcmp(argv[a], "--streams") == 0 && a + 1 < argc)
@@ -651,7 +655,7 @@ int main(int argc, char **argv)
             words[x] = pixel_insn_word(j.prog[x]);
         if (j.ninsns)
             CUDA_OK(cudaMemcpyToSymbol(c_prog, words, j.ninsns * 4));
-        int rc = run_compact(j, prop, repeat, block, chunks, streams);
+        int rc = run_compact(j, prop, repeat, block, chunks, streams, wide != 0);
         j.has_results = true;
         if (!rc && strcmp(argv[2], "-") != 0 && pixel_job_write(argv[2], &j, err, sizeof err)) {
             fprintf(stderr, "pixel-cuda: %s\n", err);
