@@ -566,7 +566,12 @@ int cfg_stage_run(struct stage *st, const struct cfg_stage_options *o)
         if (c.failed) break;
     }
     if (rc < 0) log_error("cfg: input queue failed; emitting what was built");
-    if (!c.failed && c.dirty) emit_batch(&c, CFG_EMIT_FINAL);   /* the stream ended without a TRACE_END */
+    /* The stream ended without a TRACE_END: final counts now.  Not when
+     * stopped at a record boundary with a checkpoint (swap, stop --now): the
+     * next process continues this graph, and final records of a graph that
+     * is not final would reach cluster early. */
+    bool stopped = st->finished && st->end == STAGE_ST_STOPPED;
+    if (!c.failed && c.dirty && !(stopped && c.durable)) emit_batch(&c, CFG_EMIT_FINAL);
     if (!c.failed) sync_now(&c);
     log_info("cfg: %u blocks, %llu TBs, %llu executions, %llu splits, %llu unknown tb ids, %llu bad records, "
              "%llu trace runs (%llu discarded), %llu BLOCK records sent",
