@@ -6,12 +6,18 @@
 
 #include "x86_forms.h"
 
-const struct x86_rand_policy x86_rand_symbolic = { false, false, false };
-const struct x86_rand_policy x86_rand_executable = { true, true, true };
+const struct x86_rand_policy x86_rand_symbolic = {
+    .no_rsp = false, .index_not_base = false, .riprel_own_region = false,
+    .all_byte_regs = false, .width_counts = false, .disp32_span = 0,
+};
+const struct x86_rand_policy x86_rand_executable = {
+    .no_rsp = true, .index_not_base = true, .riprel_own_region = true,
+    .all_byte_regs = true, .width_counts = true, .disp32_span = 2048,
+};
 
 uint64_t x86_rand_next(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    uint64_t z = (*s += X86_RAND_STEP);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
@@ -22,9 +28,9 @@ unsigned x86_rand_below(uint64_t *s, unsigned n)
     return (unsigned)(x86_rand_next(s) % n);
 }
 
-static ZydisRegister pick_reg(const struct x86_rand_policy *p, uint64_t *s, unsigned bits)
+static ZydisRegister pick_byte_reg(const struct x86_rand_policy *p, uint64_t *s)
 {
-    static const ZydisRegister r8[] = {
+    static const ZydisRegister all[] = {
         ZYDIS_REGISTER_AL, ZYDIS_REGISTER_CL, ZYDIS_REGISTER_DL, ZYDIS_REGISTER_BL,
         ZYDIS_REGISTER_AH, ZYDIS_REGISTER_CH, ZYDIS_REGISTER_DH, ZYDIS_REGISTER_BH,
         ZYDIS_REGISTER_BPL, ZYDIS_REGISTER_SIL, ZYDIS_REGISTER_DIL, ZYDIS_REGISTER_R8B,
@@ -32,9 +38,24 @@ static ZydisRegister pick_reg(const struct x86_rand_policy *p, uint64_t *s, unsi
         ZYDIS_REGISTER_R13B, ZYDIS_REGISTER_R14B, ZYDIS_REGISTER_R15B,
         ZYDIS_REGISTER_SPL,   /* last: left out under no_rsp */
     };
-    const unsigned n8 = sizeof r8 / sizeof r8[0];
+    static const ZydisRegister some[] = {
+        ZYDIS_REGISTER_AL, ZYDIS_REGISTER_CL, ZYDIS_REGISTER_DL, ZYDIS_REGISTER_BL,
+        ZYDIS_REGISTER_AH, ZYDIS_REGISTER_CH, ZYDIS_REGISTER_DH, ZYDIS_REGISTER_BH,
+        ZYDIS_REGISTER_SPL, ZYDIS_REGISTER_BPL, ZYDIS_REGISTER_SIL, ZYDIS_REGISTER_DIL,
+        ZYDIS_REGISTER_R8B, ZYDIS_REGISTER_R9B, ZYDIS_REGISTER_R12B, ZYDIS_REGISTER_R15B,
+    };
+    const unsigned nall = sizeof all / sizeof all[0], nsome = sizeof some / sizeof some[0];
+    if (p->all_byte_regs)
+        return all[x86_rand_below(s, p->no_rsp ? nall - 1 : nall)];
+    ZydisRegister r;
+    do r = some[x86_rand_below(s, nsome)]; while (p->no_rsp && r == ZYDIS_REGISTER_SPL);
+    return r;
+}
+
+static ZydisRegister pick_reg(const struct x86_rand_policy *p, uint64_t *s, unsigned bits)
+{
     if (bits == 8)
-        return r8[x86_rand_below(s, p->no_rsp ? n8 - 1 : n8)];
+        return pick_byte_reg(p, s);
     unsigned g;
     do g = x86_rand_below(s, 16); while (p->no_rsp && g == X86_RSP);
     ZydisRegister first = bits == 16 ? ZYDIS_REGISTER_AX : bits == 32 ? ZYDIS_REGISTER_EAX : ZYDIS_REGISTER_RAX;
@@ -42,15 +63,19 @@ static ZydisRegister pick_reg(const struct x86_rand_policy *p, uint64_t *s, unsi
 }
 
 /* w: the width of the form's first operand (the operation size). */
-static int64_t pick_imm(uint64_t *s, const struct x86_form *f, unsigned w)
+static int64_t pick_imm(const struct x86_rand_policy *p, uint64_t *s, const struct x86_form *f, unsigned w)
 {
     switch (f->sem) {
     case X86_SEM_SHL: case X86_SEM_SHR: case X86_SEM_SAR: case X86_SEM_ROL: case X86_SEM_ROR: {
-        /* the counts where masking and flag rules change, mostly; any byte sometimes */
-        const int64_t counts[] = { 0, 1, 2, (int64_t)w - 1, w, (int64_t)w + 1, 7, 8, 9, 15, 16, 17,
-                                   31, 32, 33, 63, 64, 255 };
-        return x86_rand_below(s, 4) ? counts[x86_rand_below(s, sizeof counts / sizeof counts[0])]
-                                    : (int64_t)x86_rand_below(s, 256);
+        /* the counts where masking and flag rules change */
+        if (p->width_counts) {
+            const int64_t counts[] = { 0, 2, (int64_t)w - 1, w, (int64_t)w + 1, 7, 8, 9, 15, 16, 17,
+                                       31, 32, 33, 63, 64, 255 };
+            return x86_rand_below(s, 4) ? counts[x86_rand_below(s, sizeof counts / sizeof counts[0])]
+                                        : (int64_t)x86_rand_below(s, 256);
+        }
+        static const int64_t fixed[] = { 0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 255 };
+        return fixed[x86_rand_below(s, sizeof fixed / sizeof fixed[0])];
     }
     case X86_SEM_BT:
         return (int64_t)x86_rand_below(s, 256);
@@ -85,7 +110,14 @@ static void pick_mem(const struct x86_rand_policy *p, uint64_t *s, enum x86_opki
         op->mem.scale = (ZyanU8)(1u << x86_rand_below(s, 4));
     }
     unsigned d = x86_rand_below(s, 3);
-    op->mem.displacement = d == 0 ? 0 : d == 1 ? (int8_t)x86_rand_next(s) : (int32_t)x86_rand_next(s);
+    if (d == 0)
+        op->mem.displacement = 0;
+    else if (d == 1)
+        op->mem.displacement = (int8_t)x86_rand_next(s);
+    else if (p->disp32_span)
+        op->mem.displacement = (int64_t)(x86_rand_next(s) % p->disp32_span) - (int64_t)(p->disp32_span / 2);
+    else
+        op->mem.displacement = (int32_t)x86_rand_next(s);
 }
 
 bool x86_rand_encode_try(unsigned fi, const struct x86_rand_policy *p, uint64_t *s, uint8_t *code, size_t *len)
@@ -109,7 +141,7 @@ bool x86_rand_encode_try(unsigned fi, const struct x86_rand_policy *p, uint64_t 
             pick_mem(p, s, kind, op);
         } else if (kind == X86_OK_I) {
             op->type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-            op->imm.s = pick_imm(s, f, w);
+            op->imm.s = pick_imm(p, s, f, w);
         } else if (kind == X86_OK_ONE) {
             op->type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
             op->imm.u = 1;

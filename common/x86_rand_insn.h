@@ -17,6 +17,22 @@
  *                      executor); otherwise within +-2 KiB of it (symbolic
  *                      memory does not care).
  *
+ * Three more fields pin each user's instance set, so that the tests and
+ * benchmarks draw exactly the instances they were validated and recorded
+ * with (the synthesis tests prove their instances in one shared Z3 context,
+ * where proof time depends on the set: a different set took one 2-5
+ * instruction composition from 0.3 s to 10 s under ASan, half the proof
+ * timeout):
+ *
+ *   all_byte_regs      byte registers: al..bh, bpl, sil, dil, r8b..r15b (and
+ *                      spl unless no_rsp); else the 16 of al..bh, spl, bpl,
+ *                      sil, dil, r8b, r9b, r12b, r15b;
+ *   width_counts       shift/rotate counts: 0, 2, width-1, width, width+1 and
+ *                      the byte/word/dword/qword edges, one draw in four any
+ *                      byte; else the fixed edges 0, 1, 2, 7-9, 15-17, 31-33,
+ *                      63, 64, 255;
+ *   disp32_span        32-bit displacements in [-span/2, span/2); 0: any.
+ *
  * Deterministic: the same seed state gives the same instances.
  */
 #ifndef TCGL_X86_RAND_INSN_H
@@ -32,13 +48,20 @@ struct x86_rand_policy {
     bool no_rsp;
     bool index_not_base;
     bool riprel_own_region;
+    bool all_byte_regs;
+    bool width_counts;
+    uint32_t disp32_span;
 };
 
 /* Policies of the two kinds of users. */
-extern const struct x86_rand_policy x86_rand_symbolic;   /* everything allowed (synthesis, proofs) */
-extern const struct x86_rand_policy x86_rand_executable; /* all three restrictions (co-simulation) */
+extern const struct x86_rand_policy x86_rand_symbolic;   /* synthesis tests, bench_synth: every register,
+                                                          * rip-relative near the code */
+extern const struct x86_rand_policy x86_rand_executable; /* co-simulation on the host CPU: the three
+                                                          * restrictions */
 
-/* splitmix64 step over *s; below: in [0, n). */
+/* splitmix64 step over *s (the state advances by X86_RAND_STEP per draw);
+ * below: in [0, n). */
+#define X86_RAND_STEP 0x9e3779b97f4a7c15ull
 uint64_t x86_rand_next(uint64_t *s);
 unsigned x86_rand_below(uint64_t *s, unsigned n);
 
