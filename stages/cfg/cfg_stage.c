@@ -9,7 +9,7 @@
  *   - every sync_bytes of input or sync_ms, and whenever the input is idle,
  *     the journal is written and the input committed: the ring never holds
  *     more than a slice of uncommitted records, so the tracer barely waits;
- *   - when the journal outgrows max(compact_bytes, 2 x the last snapshot), a
+ *   - when the journal outgrows max(compact_bytes, 4 x the last snapshot), a
  *     snapshot of the graph replaces it.
  * At start, snapshot + journal rebuild the graph exactly as it was after
  * the last journaled record, and the input records up to there (journaled
@@ -49,7 +49,7 @@ struct cs {
     struct cfg_ckpt_meta meta;
     int slot_cache_input, slot_cache;
     uint64_t since_sync, sync_bytes, last_sync_ms;
-    uint64_t last_snap_bytes, runs_at_snap;
+    uint64_t last_snap_bytes, runs_at_snap;   /* runs_at_snap: graph resets (new runs) at the last snapshot */
     /* replay */
     struct rec_buf *batch;      /* the last EMIT batch, encoded */
     uint32_t nbatch, capbatch;
@@ -66,7 +66,7 @@ void cfg_stage_options_default(struct cfg_stage_options *o)
     o->top = 50;
     o->out_dir = ".";
     o->sync_ms = 50;
-    o->compact_bytes = 64u << 20;
+    o->compact_bytes = 128u << 20;
 }
 
 static uint64_t now_ms(void)
@@ -200,7 +200,7 @@ static bool snapshot(struct cs *c)
         return false;
     }
     c->last_snap_bytes = bytes;
-    c->runs_at_snap = c->g.run.runs;
+    c->runs_at_snap = c->g.run.runs_discarded + c->g.run.runs_replaced;
     log_info("cfg: snapshot %s: %u blocks, %llu bytes in %llu ms; journal generation %llu", c->snap_path,
              c->g.nblocks, (unsigned long long)bytes, (unsigned long long)(now_ms() - t0),
              (unsigned long long)c->meta.generation);
@@ -215,9 +215,11 @@ static bool sync_now(struct cs *c)
     stage_commit_deferred(c->st);
     c->since_sync = 0;
     c->last_sync_ms = now_ms();
-    uint64_t limit = c->o->compact_bytes > 2 * c->last_snap_bytes ? c->o->compact_bytes : 2 * c->last_snap_bytes;
+    /* At most one snapshot byte per four journal bytes past the minimum. */
+    uint64_t limit = c->o->compact_bytes > 4 * c->last_snap_bytes ? c->o->compact_bytes : 4 * c->last_snap_bytes;
     /* A new trace run empties the graph: a tiny snapshot drops the old run's journal. */
-    bool new_run = c->g.run.runs != c->runs_at_snap && c->j.size > (1u << 20);
+    uint64_t resets = c->g.run.runs_discarded + c->g.run.runs_replaced;
+    bool new_run = resets != c->runs_at_snap && c->j.size > (1u << 20);
     if (c->j.size > limit || new_run) return snapshot(c);
     return true;
 }
@@ -514,7 +516,7 @@ static int recover(struct cs *c)
     }
     if (c->pending_final && !emit_batch(c, CFG_EMIT_FINAL)) return -1;
     c->last_snap_bytes = 0;
-    c->runs_at_snap = c->g.run.runs;
+    c->runs_at_snap = c->g.run.runs_discarded + c->g.run.runs_replaced;
     return 0;
 }
 

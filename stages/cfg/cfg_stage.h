@@ -20,7 +20,7 @@ struct cfg_stage_options {
     const char *ckpt_dir;       /* checkpoint directory; NULL: not crash-safe (commit per record) */
     uint64_t sync_bytes;        /* journal and commit after this much input (0: an eighth of the ring) */
     uint32_t sync_ms;           /* ... or after this long (default 50) */
-    uint64_t compact_bytes;     /* snapshot when the journal exceeds max(this, 2 x the last snapshot) */
+    uint64_t compact_bytes;     /* snapshot when the journal exceeds max(this, 4 x the last snapshot) */
 };
 
 void cfg_stage_options_default(struct cfg_stage_options *o);

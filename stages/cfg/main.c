@@ -40,7 +40,7 @@ static const char usage[] =
     "  --sync-bytes N     ... and after N bytes of input (default: an eighth of the\n"
     "                     input ring, at most 2 MiB)\n"
     "  --compact-bytes N  a snapshot replaces the journal when it exceeds N bytes and\n"
-    "                     twice the last snapshot (default 64 MiB)\n"
+    "                     four times the last snapshot (default 128 MiB)\n"
     "  -h, --help         this text\n";
 
 static bool parse_u64(const char *opt, const char *s, uint64_t *out)
