@@ -163,10 +163,17 @@ int main(int argc, char **argv)
         double b = num(t, "median_speedup_batched");
         if (b <= 0)
             continue;                     /* no block of this class was timed */
-        printf("    %-10s %4.0f blocks  %6.2fx / %5.2fx / %5.2fx\n",
+        printf("    %-10s %4.0f blocks  %6.2fx / %5.2fx / %5.2fx",
                json_string_value(json_object_get(t, "class")), num(t, "blocks"), b,
                num(t, "median_speedup_interp"), num(t, "median_speedup_native"));
+        if (num(t, "median_speedup_cuda") > 0)   /* the CUDA executor ran (docs/offload.md "GPU") */
+            printf("; GPU %.1fx with transfers, %.1fx kernel", num(t, "median_speedup_cuda"),
+                   num(t, "median_speedup_cuda_kernel"));
+        printf("\n");
     }
+    const char *gpu = json_string_value(json_object_get(json_object_get(report, "gpu"), "status"));
+    if (gpu && strcmp(gpu, "used") != 0)
+        printf("    GPU: %s\n", gpu);
     printf("  report            %s/report.html\n", cfg->report_dir);
 
     json_t *rec = json_pack("{s:s, s:f, s:f, s:I, s:I, s:f, s:f, s:I, s:O}", "generated",
