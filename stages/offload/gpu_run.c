@@ -112,7 +112,10 @@ void gpu_probe_run(const struct gpu_options *o, struct gpu_probe *p)
     }
     if (access("/dev/nvidia0", F_OK) != 0 && access("/dev/nvidiactl", F_OK) != 0) {
         snprintf(p->note, sizeof p->note, "no GPU");
-        log_info("offload: no GPU (no /dev/nvidia0): GPU columns say \"no GPU\"");
+        if (o->mode == GPU_MODE_ON)
+            log_warn("offload: --gpu on, but there is no GPU (no /dev/nvidia0): GPU columns say \"no GPU\"");
+        else
+            log_info("offload: no GPU (no /dev/nvidia0): GPU columns say \"no GPU\"");
         return;
     }
     if (!find_pixel_cuda(o->pixel_cuda, p->path, sizeof p->path)) {
