@@ -50,6 +50,7 @@ struct insn_stats {
     uint64_t by_offset[16];
     uint64_t head_rcx, head_rdx, bad_delta;
     uint64_t status_flags_set;     /* records whose rflags has CF PF AF ZF SF or OF set */
+    uint64_t bad_chain;            /* loop heads whose rcx/rdx do not follow from the previous head */
 };
 
 struct run {
@@ -137,6 +138,10 @@ static void on_insn(const struct rec_trace_insn *i, void *ctx)
         fprintf(stderr, "insn at loop+%d: rcx=%" PRIu64 " rdx=%" PRIu64 " zf=%d; at the head rcx=%" PRIu64
                 " rdx=%" PRIu64 "\n", (int)(i->pc - loop_head), c, d, zf, is->head_rcx, is->head_rdx);
     if (i->pc != loop_head) return;
+    /* From one iteration to the next (a new TB: registers are then read as
+     * what the jnz wrote plus rsp/rflags, or in full after untraced code). */
+    if (is->at_head && (i->regs.gpr[X86_RCX] != is->head_rcx - 1 ||
+                        i->regs.gpr[X86_RDX] != is->head_rdx + is->head_rcx)) is->bad_chain++;
     is->head_rcx = i->regs.gpr[X86_RCX];
     is->head_rdx = i->regs.gpr[X86_RDX];
     uint64_t rcx = i->regs.gpr[X86_RCX];
@@ -416,6 +421,7 @@ static void test_insn_mode_range(void **state)
     assert_int_equal(insn_run.is.bad_regs, 0);
     assert_int_equal(insn_run.is.bad_mem, 0);
     assert_int_equal(insn_run.is.bad_delta, 0);
+    assert_int_equal(insn_run.is.bad_chain, 0);
     /* QEMU keeps the status flags out of the rflags it exposes while TCG
      * code runs, which is why the plugin does not read rflags again after
      * an instruction that changes only those (tl_insn_reread); if a QEMU

@@ -499,11 +499,21 @@ static void on_insn_exec(unsigned int vcpu_index, void *udata)
     publish_insns(v, tsc);
     v->insn = in;
     v->insn_ts = vcpu_now_us(v, tsc);
-    /* Within one TB nothing runs between two instructions (interrupts and
-     * exceptions leave the TB, and a resumed TB is another TB), so after
-     * the previous instruction of this TB only what it wrote has changed. */
-    if (in->idx > 0 && prev == in - 1) read_regs_mask(v, &v->pre, prev->writes);
-    else read_regs(v, &v->pre);
+    /* After the previous traced instruction only what it can write has
+     * changed, unless other code ran in between: within one TB nothing
+     * does (interrupts and exceptions leave the TB, and a resumed TB is
+     * another TB); between TBs, untraced code (a kernel entry under
+     * filter=user, a signal frame, ...) raises left_traced through the
+     * inline store every untraced TB carries, and the delivery of an
+     * interrupt or exception into traced code changes only rsp, rip and
+     * rflags of x86_regs (rip is known; rsp and rflags are read at every
+     * TB entry).  System, segment and fs/gs-base instructions (iret,
+     * sysret, swapgs, wrmsr, ...) have every word in their write set. */
+    struct vcpu_flags *f = v->flags;
+    if (!prev || f->left_traced) read_regs(v, &v->pre);
+    else if (in->idx > 0 && prev == in - 1) read_regs_mask(v, &v->pre, prev->writes);
+    else read_regs_mask(v, &v->pre, prev->writes | 1u << X86_RSP | 1u << 17);
+    f->left_traced = 0;
     v->pre.rip = in->pc;      /* the callback runs before this instruction, at its address */
     v->nmem = 0;
     v->mem_active = args.mem;
@@ -601,12 +611,11 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         /* Filtered code: only the post-state hook, so a sample whose next
          * block lies outside the filter still ends (with post = nil), and
          * an inline store telling on_tb_exec to read the clock afresh. */
-        if (args.mode == TL_MODE_BLOCK) {
+        if (args.mode == TL_MODE_BLOCK)
             qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
                 qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, NULL);
-            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
-                qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, left_traced), 1);
-        }
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, left_traced), 1);
         return;
     }
 
