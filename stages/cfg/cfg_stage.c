@@ -41,7 +41,6 @@ struct cs {
     uint64_t sent;
     bool dirty;                 /* records consumed since the last final emission */
     bool failed;                /* an emission or the journal failed: stop */
-    uint64_t last_emit_ms;
     /* durable mode */
     bool durable;
     char snap_path[4096], journal_path[4096];
@@ -66,6 +65,7 @@ void cfg_stage_options_default(struct cfg_stage_options *o)
     o->top = 50;
     o->out_dir = ".";
     o->sync_ms = 50;
+    o->emit_execs = 1u << 22;
     o->compact_bytes = 128u << 20;
 }
 
@@ -146,7 +146,6 @@ static bool emit_batch(struct cs *c, uint8_t kind)
     }
     long n = kind == CFG_EMIT_FINAL ? cfg_emit_final(&c->g, c->o->emit_min, emit_push, c)
                                     : cfg_emit_hot(&c->g, emit_push, c);
-    c->last_emit_ms = now_ms();
     if (n < 0 && (kind == CFG_EMIT_FINAL || c->g.nhot)) {
         c->failed = true;       /* stop now (SIGTERM) or the output failed: the rest is pushed after restart */
         return false;
@@ -247,6 +246,7 @@ static void consume(struct cs *c, const void *data, size_t len, bool *end, bool 
 static void on_record(struct cs *c, struct stage_rec *in)
 {
     bool end, ok;
+    uint64_t execs_before = c->g.n.execs;
     consume(c, in->data, in->len, &end, &ok);
     if (!ok) stage_count_bad(c->st);
     if (c->durable) {
@@ -264,9 +264,12 @@ static void on_record(struct cs *c, struct stage_rec *in)
     }
     if (end) {
         if (!emit_batch(c, CFG_EMIT_FINAL)) return;
-    } else if (c->g.nhot && (c->g.nhot >= 64 || now_ms() - c->last_emit_ms >= 100)) {
-        /* Hot blocks go out promptly, but the whole-graph analysis runs
-         * at most every 100 ms (or when many are waiting). */
+    } else if (c->g.nhot && (c->g.nhot >= 64 || execs_before / c->o->emit_execs != c->g.n.execs / c->o->emit_execs)) {
+        /* Hot blocks go out promptly, but the whole-graph analysis runs only
+         * when the trace passes a multiple of emit_execs executions (or when
+         * many are waiting).  A function of the input alone, never of the
+         * clock: a restarted cfg, or one running slower, sends the same
+         * intermediate records as a clean run. */
         if (!emit_batch(c, CFG_EMIT_HOT)) return;
     }
     if (!c->durable) {
@@ -554,7 +557,7 @@ int cfg_stage_run(struct stage *st, const struct cfg_stage_options *o)
         status = 1;
         goto out;
     }
-    c.last_emit_ms = c.last_sync_ms = now_ms();
+    c.last_sync_ms = now_ms();
     int rc;
     struct stage_rec in;
     for (;;) {

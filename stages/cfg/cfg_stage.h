@@ -15,6 +15,9 @@
 struct cfg_stage_options {
     struct cfg_options graph;
     uint64_t emit_min;          /* final emission: blocks executed at least this often */
+    uint64_t emit_execs;        /* hot blocks go out each time the trace passes a multiple of this
+                                 * many executions (or when 64 wait): points in the trace, not in
+                                 * time, so the same input gives the same BLOCK records */
     uint32_t top;               /* blocks in cfg.json / cfg.dot */
     const char *out_dir;        /* CFG files */
     const char *ckpt_dir;       /* checkpoint directory; NULL: not crash-safe (commit per record) */

@@ -12,7 +12,7 @@
 #include "stage.h"
 
 static const char usage[] =
-    "usage: cfg [--hot N] [--emit-min N] [--top N] [--out DIR]\n"
+    "usage: cfg [--hot N] [--emit-min N] [--emit-execs N] [--top N] [--out DIR]\n"
     "           [--checkpoint-dir DIR | --no-checkpoint] [--sync-ms N] [--sync-bytes N] [--compact-bytes N]\n"
     "\n"
     "Pipeline stage (started by pipectl): reads the tracer's TRACE_TB, TRACE_EXEC,\n"
@@ -29,6 +29,9 @@ static const char usage[] =
     "                     keep it at or below cluster's --threshold)\n"
     "  --emit-min N       at the end, emit every block executed at least N times\n"
     "                     (default: the --hot value)\n"
+    "  --emit-execs N     blocks that became hot go out each time the trace passes a\n"
+    "                     multiple of N executions, or when 64 wait (default 4194304):\n"
+    "                     points in the trace, so the output never depends on timing\n"
     "  --top N            blocks shown in cfg.json / cfg.dot / cfg.svg (default 50)\n"
     "  --out DIR          where the CFG files go (default $TCGL_REPORT_DIR, else .)\n"
     "  --checkpoint-dir DIR  snapshot and journal (cfg.W.snap, cfg.W.journal; default\n"
@@ -68,7 +71,8 @@ int main(int argc, char **argv)
         { "top", required_argument, 0, 't' }, { "out", required_argument, 0, 'o' },
         { "checkpoint-dir", required_argument, 0, 'c' }, { "no-checkpoint", no_argument, 0, 'n' },
         { "sync-ms", required_argument, 0, 's' }, { "sync-bytes", required_argument, 0, 'b' },
-        { "compact-bytes", required_argument, 0, 'C' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "compact-bytes", required_argument, 0, 'C' },
+        { "emit-execs", required_argument, 0, 'E' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     for (int ch; (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         switch (ch) {
@@ -81,6 +85,10 @@ int main(int argc, char **argv)
         case 's': if (!parse_u64("--sync-ms", optarg, &sync_ms)) return 2; break;
         case 'b': if (!parse_u64("--sync-bytes", optarg, &o.sync_bytes)) return 2; break;
         case 'C': if (!parse_u64("--compact-bytes", optarg, &o.compact_bytes)) return 2; break;
+        case 'E':
+            if (!parse_u64("--emit-execs", optarg, &o.emit_execs)) return 2;
+            if (!o.emit_execs) { fputs("cfg: --emit-execs must be at least 1\n", stderr); return 2; }
+            break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }
