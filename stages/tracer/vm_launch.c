@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -194,6 +195,7 @@ int vm_run(const struct vm_spec *s, struct vm_result *r)
     char *ram = ram_path_of(s);
     unlink(s->serial_log);
     double t0 = now_s();
+    pid_t launcher = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(r->msg, sizeof r->msg, "fork: %s", strerror(errno));
@@ -202,6 +204,10 @@ int vm_run(const struct vm_spec *s, struct vm_result *r)
         return -1;
     }
     if (pid == 0) {
+        /* QEMU dies with its launcher: an orphaned QEMU would keep producing
+         * into the trace queue, and the launcher pipectl restarts could never
+         * open it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != launcher) _exit(126);
         /* QEMU creates the guest RAM file (/dev/shm) and the console log
          * with 0666 & ~umask: the guest's memory is nobody else's business. */
         umask(077);

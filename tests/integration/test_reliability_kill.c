@@ -330,12 +330,13 @@ static uint64_t published(struct shmq *q)
     return info.records_in;
 }
 
-/* A traced run.  kill_at > 0: SIGKILL QEMU once the tracer has published
- * that many records (returns whether it was killed); 0: a clean run, whose
+/* A traced run.  kill_at > 0: SIGKILL QEMU (or, with kill_launcher, the
+ * tracer launcher, whose QEMU must then die with it) once the tracer has
+ * published that many records (returns whether it was killed); 0: a clean run, whose
  * total record count goes to *total.  The library's lines into out, cfg.json's
  * hottest blocks with their counts into counts, the cfg log's number of
  * discarded runs into *discarded. */
-static bool run_traced(const char *name, uint64_t kill_at, uint64_t *total, char *out, size_t len, char *counts,
+static bool run_traced(const char *name, uint64_t kill_at, bool kill_launcher, uint64_t *total, char *out, size_t len, char *counts,
                        size_t clen, int *discarded)
 {
     struct prun r;
@@ -351,10 +352,10 @@ static bool run_traced(const char *name, uint64_t kill_at, uint64_t *total, char
         if (kill_at && n >= kill_at) {
             int tracer = prun_worker_pid(&r, "tracer", 0);
             int qemu = tracer > 0 ? child_named(tracer, "qemu-system") : 0;
-            if (qemu > 0 && kill(qemu, SIGKILL) == 0) {
+            if (qemu > 0 && kill(kill_launcher ? tracer : qemu, SIGKILL) == 0) {
                 killed = true;
-                fprintf(stderr, "  killed QEMU (pid %d, tracer pid %d) after %llu trace records\n", qemu, tracer,
-                        (unsigned long long)n);
+                fprintf(stderr, "  killed %s (QEMU pid %d, tracer pid %d) after %llu trace records\n",
+                        kill_launcher ? "the tracer launcher" : "QEMU", qemu, tracer, (unsigned long long)n);
             }
             break;
         }
@@ -405,7 +406,7 @@ static void test_sigkill_tracer(void **state)
     static char clean[65536], killed[65536], clean_counts[8192], killed_counts[8192];
     int discarded = 0;
     uint64_t total = 0;
-    run_traced("reltrace0", 0, &total, clean, sizeof clean, clean_counts, sizeof clean_counts, &discarded);
+    run_traced("reltrace0", 0, false, &total, clean, sizeof clean, clean_counts, sizeof clean_counts, &discarded);
     fprintf(stderr, "clean run: %llu trace records\n", (unsigned long long)total);
     assert_true(total > 100);
     assert_int_equal(discarded, 0);
@@ -414,18 +415,22 @@ static void test_sigkill_tracer(void **state)
     /* At a pseudo-random point between 10% and 80% of the trace; a kill can
      * miss (the tracer between two polls, QEMU just done): up to three tries. */
     uint64_t seed = 0x243f6a8885a308d3ull ^ (uint64_t)time(NULL);
-    bool done = false;
-    for (int attempt = 0; attempt < 3 && !done; attempt++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        uint64_t at = total / 10 + (seed >> 33) % (total * 7 / 10);
-        done = run_traced("reltrace1", at, NULL, killed, sizeof killed, killed_counts, sizeof killed_counts,
-                          &discarded);
+    /* First QEMU, then the launcher (QEMU dies with it: PR_SET_PDEATHSIG;
+     * an orphaned QEMU would hold the queue and the pipeline would stop). */
+    for (int victim = 0; victim < 2; victim++) {
+        bool done = false;
+        for (int attempt = 0; attempt < 3 && !done; attempt++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            uint64_t at = total / 10 + (seed >> 33) % (total * 7 / 10);
+            done = run_traced(victim ? "reltrace2" : "reltrace1", at, victim == 1, NULL, killed, sizeof killed,
+                              killed_counts, sizeof killed_counts, &discarded);
+        }
+        assert_true(done);
+        fprintf(stderr, "%s killed once, then:\n%s%s", victim ? "the launcher" : "QEMU", killed_counts, killed);
+        assert_int_equal(discarded, 1);        /* cfg saw the restart and dropped the partial run */
+        assert_string_equal(clean_counts, killed_counts);   /* counts of one whole run, not more */
+        assert_string_equal(clean, killed);
     }
-    assert_true(done);
-    fprintf(stderr, "QEMU killed once, then:\n%s%s", killed_counts, killed);
-    assert_int_equal(discarded, 1);        /* cfg saw the restart and dropped the partial run */
-    assert_string_equal(clean_counts, killed_counts);   /* counts of one whole run, not more */
-    assert_string_equal(clean, killed);
 }
 
 int main(void)
