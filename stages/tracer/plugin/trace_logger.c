@@ -208,6 +208,28 @@ static uint64_t vcpu_now_us(struct vcpu_state *v, uint64_t tsc)
 
 /* ---- the queue --------------------------------------------------------------------- */
 
+static void encode_failed(const char *what, const struct rec_error *err)
+{
+    if (atomic_fetch_add(&encode_errors, 1) < 10) {
+        char line[400];
+        snprintf(line, sizeof line, "trace_logger: cannot encode %s: %s\n", what, err->msg);
+        qemu_plugin_outs(line);
+    }
+}
+
+/* A record that did not go in is counted, and the reason said once. */
+static void push_failed(int rc, size_t len)
+{
+    atomic_fetch_add(&dropped, 1);
+    atomic_fetch_add(&drop_bytes, len);
+    if (rc != SHMQ_DROPPED && rc != SHMQ_AGAIN && !atomic_exchange(&push_error_said, true)) {
+        char line[300];
+        snprintf(line, sizeof line, "trace_logger: queue %s: %s; records are dropped from now on\n",
+                 args.queue, shmq_status_str(rc));
+        qemu_plugin_outs(line);
+    }
+}
+
 /* publish: make it (and every record written before it) visible to the
  * consumer now.  TRACE_TB and TRACE_SAMPLE records are written without
  * publishing: the next TRACE_EXEC batch (sent at least every flush_us while
@@ -229,26 +251,36 @@ static void push_record(const struct rec_buf *b, bool publish)
         }
     }
     queue_unlock_vcpu();
-    if (rc != SHMQ_OK) {
-        atomic_fetch_add(&dropped, 1);
-        atomic_fetch_add(&drop_bytes, b->len);
-        if (rc != SHMQ_DROPPED && rc != SHMQ_AGAIN && !atomic_exchange(&push_error_said, true)) {
-            char line[300];
-            snprintf(line, sizeof line, "trace_logger: queue %s: %s; records are dropped from now on\n",
-                     args.queue, shmq_status_str(rc));
-            qemu_plugin_outs(line);
-        }
-    }
+    if (rc != SHMQ_OK) push_failed(rc, b->len);
 }
 
-static void encode_failed(const char *what, const struct rec_error *err)
+/* Encode straight into the queue and publish (no copy through a rec_buf:
+ * TRACE_EXEC records carry up to 512 KiB). */
+static void push_encoded(const struct rec *r, const char *what)
 {
-    if (atomic_fetch_add(&encode_errors, 1) < 10) {
-        char line[400];
-        snprintf(line, sizeof line, "trace_logger: cannot encode %s: %s\n", what, err->msg);
-        qemu_plugin_outs(line);
+    struct rec_error err;
+    size_t max = rec_encode_bound(r, &err), len = 0;
+    if (max == (size_t)-1) {
+        encode_failed(what, &err);
+        return;
     }
+    int rc;
+    queue_lock_vcpu();
+    void *dst = shmq_reserve(queue, max, args.drop ? 0 : -1, &rc);
+    if (dst) {
+        /* the bound validated r, so this cannot fail; if it did, the
+         * reservation is simply not submitted (the next one reuses it) */
+        if (rec_encode_to(dst, max, r, &len, &err) < 0) rc = -1;
+        else {
+            shmq_submit(queue, len);
+            shmq_flush(queue);
+        }
+    }
+    queue_unlock_vcpu();
+    if (rc == -1) encode_failed(what, &err);
+    else if (rc != SHMQ_OK) push_failed(rc, max);
 }
+
 
 /* ---- registers ---------------------------------------------------------------------- */
 
@@ -325,16 +357,14 @@ static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
         queue_unlock_vcpu();
         return;
     }
-    struct rec_trace_exec e = {
+    struct rec r = { .type = REC_TRACE_EXEC };
+    r.u.trace_exec = (struct rec_trace_exec){
         .vcpu = (uint16_t)vcpu_index,
         .t0_us = v->t0_us,
         .tb_ids = { (const uint8_t *)v->ids, 4 * v->n },
         .dt_us = { (const uint8_t *)v->dts, args.timestamps ? 4 * v->n : 0 },
     };
-    struct rec_error err;
-    rec_buf_reset(&v->rb);
-    if (rec_encode_trace_exec(&v->rb, &e, &err) < 0) encode_failed("TRACE_EXEC", &err);
-    else push_record(&v->rb, true);
+    push_encoded(&r, "TRACE_EXEC");
     v->ts_last_us = v->t0_us + v->dts[v->n - 1];
     v->n = 0;
 }
