@@ -128,7 +128,7 @@ int main(int argc, char **argv)
             printf("%-18s lowering failed: %s\n", c->name, err);
             continue;
         }
-        struct speedup_block b = { c->name, c->code, c->len, lo, ops, (size_t)n, s, NSAMPLES };
+        struct speedup_block b = { c->name, c->code, c->len, X86_LOC_ALL_GPRS | X86_LOC_ALL_FLAGS, lo, ops, (size_t)n, s, NSAMPLES };
         struct speedup_result r;
         if (speedup_measure(&b, &o, &r) < 0 || !r.measured) {
             printf("%-18s not measured: %s\n", c->name, r.why);

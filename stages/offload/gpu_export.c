@@ -262,7 +262,7 @@ static void export_harness(const struct export_ctx *c, const struct library_entr
     snprintf(src, sizeof src, "%s/%s.harness.c", c->dir, k16);
     snprintf(bin, sizeof bin, "%s/%s.harness", c->dir, k16);
     snprintf(logp, sizeof logp, "%s/%s.harness.log", c->dir, k16);
-    if (speedup_write_harness(src, e->code, body) < 0) {
+    if (speedup_write_harness(src, e->code, body, e->live_in, e->live_out) < 0) {
         snprintf(note, nl, "cannot write %.200s", src);
         return;
     }

@@ -474,7 +474,7 @@ int offload_measure(struct offload *off)
         struct offload_tmpl *t = v[i];
         char name[24];
         snprintf(name, sizeof name, "%.16s", t->key);
-        struct speedup_block b = { name, t->code, t->code_len, t->live_out, t->ops, t->nops, t->samples, t->nsamples };
+        struct speedup_block b = { name, t->code, t->code_len, t->live_in, t->live_out, t->ops, t->nops, t->samples, t->nsamples };
         t->timed = true;
         if (speedup_measure(&b, &off->o.speed, &t->speed) < 0) continue;
         const struct speedup_result *r = &t->speed;

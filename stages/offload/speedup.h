@@ -54,6 +54,7 @@ struct speedup_block {
     const char *name;                 /* file names in work_dir (key prefix) */
     const uint8_t *code;              /* canonical x86-64 bytes */
     size_t code_len;
+    x86_locset live_in;               /* what the timed entry loads (checked against the full one) */
     x86_locset live_out;
     const struct pixel_insn *ops;     /* verified microcode */
     size_t nops;
@@ -123,6 +124,7 @@ int speedup_body_len(const uint8_t *code, size_t len, size_t *body_len, char *wh
 int speedup_run(char *const argv[], unsigned timeout_s, const char *outlog);
 
 /* Writes the harness C source for a body (exposed for tests and docs). */
-int speedup_write_harness(const char *path, const uint8_t *body, size_t body_len);
+int speedup_write_harness(const char *path, const uint8_t *body, size_t body_len, x86_locset live_in,
+                          x86_locset live_out);
 
 #endif /* TCGL_OFFLOAD_SPEEDUP_H */

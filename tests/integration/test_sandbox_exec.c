@@ -287,7 +287,7 @@ static void test_speedup_block_stopped_named_counted_next_measured(void **state)
     sandbox_get_stats(&st0);
 
     samples(s, acc, 4, NULL);
-    struct speedup_block sock = { "evil_socket", evil_socket, sizeof evil_socket, lo, ops, (size_t)n, s, 4 };
+    struct speedup_block sock = { "evil_socket", evil_socket, sizeof evil_socket, lo, lo, ops, (size_t)n, s, 4 };
     assert_int_equal(speedup_measure(&sock, &o, &r), 0);
     printf("  evil_socket: %s\n", r.why);
     assert_false(r.measured);
@@ -296,7 +296,7 @@ static void test_speedup_block_stopped_named_counted_next_measured(void **state)
     assert_non_null(strstr(r.why, "socket("));
 
     samples(s, acc, 4, victim);
-    struct speedup_block opn = { "evil_openat", evil_openat, sizeof evil_openat, lo, ops, (size_t)n, s, 4 };
+    struct speedup_block opn = { "evil_openat", evil_openat, sizeof evil_openat, lo, lo, ops, (size_t)n, s, 4 };
     assert_int_equal(speedup_measure(&opn, &o, &r), 0);
     printf("  evil_openat: %s\n", r.why);
     assert_false(r.measured);
@@ -309,7 +309,7 @@ static void test_speedup_block_stopped_named_counted_next_measured(void **state)
 
     /* the next block is measured as usual, natively too */
     samples(s, acc, 4, NULL);
-    struct speedup_block ok = { "good", good, sizeof good, lo, ops, (size_t)n, s, 4 };
+    struct speedup_block ok = { "good", good, sizeof good, lo, lo, ops, (size_t)n, s, 4 };
     o.skip_form_check = false;
     assert_int_equal(speedup_measure(&ok, &o, &r), 0);
     if (!r.measured) fprintf(stderr, "not measured: %s\n", r.why);

@@ -54,7 +54,7 @@ static void test_harness_matches_interpreter(void **state)
     make_samples(s, acc, 8);
     char *dir = ltu_tempdir();
     assert_non_null(dir);
-    struct speedup_block b = { "t1", mem_alu, sizeof mem_alu, lo, ops, (size_t)n, s, 8 };
+    struct speedup_block b = { "t1", mem_alu, sizeof mem_alu, X86_LOC_ALL_GPRS | X86_LOC_ALL_FLAGS, lo, ops, (size_t)n, s, 8 };
     struct speedup_options o;
     speedup_options_default(&o);
     o.work_dir = dir;
@@ -70,6 +70,24 @@ static void test_harness_matches_interpreter(void **state)
     assert_true(r.qemu_s > 0 && r.batched_s > 0 && r.interp_s > 0 && r.native_s > 0);
     assert_true(r.predicted_cost > 0);
     printf("perf: %s (%s)\n", r.perf_available ? "available" : "unavailable", r.perf_note);
+
+    /* The timed entry loads only the live-ins (and live-outs): with the
+     * exact sets it is measured; with a live-in left out (rbx) the check
+     * pass catches it. */
+    b.live_in = X86_LOC_GPR(X86_RAX) | X86_LOC_GPR(X86_RBX) | X86_LOC_GPR(X86_RCX) | X86_LOC_GPR(X86_RSI);
+    b.live_out = X86_LOC_GPR(X86_RAX) | X86_LOC_GPR(X86_RDX) | X86_LOC_GPR(X86_RSI) | X86_LOC_MEM;
+    b.name = "t1_lean";
+    assert_int_equal(speedup_measure(&b, &o, &r), 0);
+    if (!r.measured) fprintf(stderr, "not measured: %s\n", r.why);
+    assert_true(r.measured);
+    b.live_in &= ~X86_LOC_GPR(X86_RBX);
+    b.name = "t1_short";
+    assert_int_equal(speedup_measure(&b, &o, &r), 0);
+    fprintf(stderr, "live-in without rbx: %s\n", r.why);
+    assert_false(r.measured);
+    assert_non_null(strstr(r.why, "live-in set incomplete"));
+    b.live_in = X86_LOC_ALL_GPRS | X86_LOC_ALL_FLAGS;
+    b.live_out = lo;
 
     /* wrong microcode: the harness outputs expose it, no speedup is reported */
     static const uint8_t other[] = { 0x48, 0x8b, 0x51, 0x08, 0x48, 0x29, 0xd8, 0x48, 0x0f, 0xaf, 0xd0,
