@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,8 @@ int main(int argc, char **argv)
     if (prev) {
         double before = json_number_value(json_object_get(prev, "synth_us"));
         if (before > 0)
-            printf(" (previous run %.2f s: %.1f%% less)", before / 1e6, 100 * (1 - synth_us / before));
+            printf(" (previous run %.2f s: %.1f%% %s)", before / 1e6, 100 * fabs(1 - synth_us / before),
+                   synth_us <= before ? "less" : "more");
     }
     printf("\n  speedup over QEMU TCG, median per class (Pixel batched / interpreter / native):\n");
     json_array_foreach(json_object_get(report, "speedup_by_class"), i, t) {
