@@ -25,23 +25,34 @@ struct corpus_block {
     const char *name, *cls, *text;
     uint8_t code[32];
     size_t len;
+    x86_locset live_in, live_out;   /* as cfg would find them: what the block reads, what it writes */
 };
+#define R(r) X86_LOC_GPR(X86_##r)
+#define FL X86_LOC_ALL_FLAGS
+#define MEM X86_LOC_MEM
 
 static const struct corpus_block corpus[] = {
     { "add_xor_sub", "alu", "add rax,rbx; xor rcx,rax; sub rdx,rcx",
-      { 0x48, 0x01, 0xd8, 0x48, 0x31, 0xc1, 0x48, 0x29, 0xca }, 9 },
+      { 0x48, 0x01, 0xd8, 0x48, 0x31, 0xc1, 0x48, 0x29, 0xca }, 9,
+      R(RAX) | R(RBX) | R(RCX) | R(RDX), R(RAX) | R(RCX) | R(RDX) | FL },
     { "and_or_shl", "alu", "and eax,ebx; or ecx,eax; shl rdx,3",
-      { 0x21, 0xd8, 0x09, 0xc1, 0x48, 0xc1, 0xe2, 0x03 }, 8 },
+      { 0x21, 0xd8, 0x09, 0xc1, 0x48, 0xc1, 0xe2, 0x03 }, 8,
+      R(RAX) | R(RBX) | R(RCX) | R(RDX), R(RAX) | R(RCX) | R(RDX) | FL },
     { "inc_dec_neg_not", "alu", "inc rax; dec rbx; neg rcx; not rdx",
-      { 0x48, 0xff, 0xc0, 0x48, 0xff, 0xcb, 0x48, 0xf7, 0xd9, 0x48, 0xf7, 0xd2 }, 12 },
+      { 0x48, 0xff, 0xc0, 0x48, 0xff, 0xcb, 0x48, 0xf7, 0xd9, 0x48, 0xf7, 0xd2 }, 12,
+      R(RAX) | R(RBX) | R(RCX) | R(RDX), R(RAX) | R(RBX) | R(RCX) | R(RDX) | FL },
     { "lea_imul_xor_rol", "alu-complex", "lea rax,[rbx+rcx*4+8]; imul rax,rdx; xor rax,rsi; rol rax,13",
-      { 0x48, 0x8d, 0x44, 0x8b, 0x08, 0x48, 0x0f, 0xaf, 0xc2, 0x48, 0x31, 0xf0, 0x48, 0xc1, 0xc0, 0x0d }, 16 },
+      { 0x48, 0x8d, 0x44, 0x8b, 0x08, 0x48, 0x0f, 0xaf, 0xc2, 0x48, 0x31, 0xf0, 0x48, 0xc1, 0xc0, 0x0d }, 16,
+      R(RBX) | R(RCX) | R(RDX) | R(RSI), R(RAX) | FL },
     { "load_add_store", "memory", "mov rdx,[rcx+8]; add rax,rdx; mov [rcx],rax",
-      { 0x48, 0x8b, 0x51, 0x08, 0x48, 0x01, 0xd0, 0x48, 0x89, 0x01 }, 10 },
+      { 0x48, 0x8b, 0x51, 0x08, 0x48, 0x01, 0xd0, 0x48, 0x89, 0x01 }, 10,
+      R(RAX) | R(RCX) | MEM, R(RAX) | R(RDX) | FL | MEM },
     { "copy_pair", "memory", "mov rax,[rsi]; mov rbx,[rsi+8]; add rax,rbx; mov [rdi],rax; mov [rdi+8],rbx",
-      { 0x48, 0x8b, 0x06, 0x48, 0x8b, 0x5e, 0x08, 0x48, 0x01, 0xd8, 0x48, 0x89, 0x07, 0x48, 0x89, 0x5f, 0x08 }, 17 },
+      { 0x48, 0x8b, 0x06, 0x48, 0x8b, 0x5e, 0x08, 0x48, 0x01, 0xd8, 0x48, 0x89, 0x07, 0x48, 0x89, 0x5f, 0x08 }, 17,
+      R(RSI) | R(RDI) | MEM, R(RAX) | R(RBX) | FL | MEM },
     { "byte_sum", "memory", "movzx eax,byte [rsi]; add ecx,eax; mov [rdi],ecx",
-      { 0x0f, 0xb6, 0x06, 0x01, 0xc1, 0x89, 0x0f }, 7 },
+      { 0x0f, 0xb6, 0x06, 0x01, 0xc1, 0x89, 0x0f }, 7,
+      R(RCX) | R(RSI) | R(RDI) | MEM, R(RAX) | R(RCX) | FL | MEM },
 };
 #define NCORPUS (sizeof corpus / sizeof corpus[0])
 #define NSAMPLES 64
@@ -110,7 +121,6 @@ int main(int argc, char **argv)
     static struct rec_sample s[NSAMPLES];
     static struct x86_mem_access acc[NSAMPLES][6];
     make_samples(s, acc);
-    x86_locset lo = X86_LOC_ALL_GPRS | X86_LOC_ALL_FLAGS | X86_LOC_RIP | X86_LOC_MEM;
 
     printf("bench_offload: %u states x %u passes per block; QEMU TCG = static harness under "
            "/usr/bin/qemu-x86_64; batched executor on 1 thread\n", o.nstates, o.reps);
@@ -123,12 +133,12 @@ int main(int argc, char **argv)
         const struct corpus_block *c = &corpus[k];
         struct pixel_insn ops[256];
         char err[200];
-        int n = synth_baseline(c->code, c->len, lo, false, ops, 256, err, sizeof err);
+        int n = synth_baseline(c->code, c->len, c->live_out, false, ops, 256, err, sizeof err);
         if (n < 0) {
             printf("%-18s lowering failed: %s\n", c->name, err);
             continue;
         }
-        struct speedup_block b = { c->name, c->code, c->len, X86_LOC_ALL_GPRS | X86_LOC_ALL_FLAGS, lo, ops, (size_t)n, s, NSAMPLES };
+        struct speedup_block b = { c->name, c->code, c->len, c->live_in, c->live_out, ops, (size_t)n, s, NSAMPLES };
         struct speedup_result r;
         if (speedup_measure(&b, &o, &r) < 0 || !r.measured) {
             printf("%-18s not measured: %s\n", c->name, r.why);
