@@ -242,8 +242,8 @@ for k in $(cat "$hot/keys.txt"); do
     grep "^$k" "$hot/index.tsv" | cut -f3,4,6 | sed 's/^/    x86 insns, Pixel insns, window bytes: /'
 done
 echo
-echo "qemu_tcg/native: the template's x86 body in the offload stage's speedup harness (every state's"
-echo "16 GPRs and flags loaded and stored around each execution), under qemu-x86_64 -cpu max / natively"
+echo "qemu_tcg/native: the template's x86 body in the offload stage's speedup harness (its lean entry:"
+echo "the block's live registers loaded and stored around each execution), under qemu-x86_64 -cpu max / natively"
 echo "(seccomp), over the 10^4 states in n/10^4 passes (at least 100): TCG runs one state after another,"
 echo "so its rate does not depend on the batch; the passes keep its data in cache.  px_batch(N): the batched CPU executor, one"
 echo "thread (every core).  cuda_kern: compact kernel alone; cuda_wide: compact pipelined path with the"
