@@ -23,6 +23,7 @@
 #include "../../stages/cfg/cfg_image.h"
 #include "../../stages/cfg/cfg_record.h"
 #include "records.h"
+#include "cfg_test_util.h"
 
 static char dir[64];
 
@@ -43,17 +44,7 @@ static int teardown(void **state)
 
 static void feed(struct cfg *g, const struct rec *r)
 {
-    struct rec_buf b;
-    struct rec_error err;
-    struct rec_arena a;
-    struct rec d;
-    rec_buf_init(&b);
-    rec_arena_init(&a);
-    if (rec_encode(&b, r, &err) < 0) fail_msg("%s", err.msg);
-    assert_int_equal(rec_decode(b.data, b.len, &d, &a, &err), (int)r->type);
-    cfg_consume(g, &d);
-    rec_arena_free(&a);
-    rec_buf_free(&b);
+    cfg_test_feed(g, r);
 }
 
 static void feed_tb(struct cfg *g, uint32_t id, uint64_t pc, const uint8_t *code, uint32_t len)

@@ -16,6 +16,7 @@
 #include "../../stages/cfg/cfg.h"
 #include "../../stages/cfg/cfg_record.h"
 #include "records.h"
+#include "cfg_test_util.h"
 
 #define GPR(r) X86_LOC_GPR(X86_##r)
 #define ALL_FLAGS X86_LOC_ALL_FLAGS
@@ -348,18 +349,8 @@ static bool sink_emit(void *ctx, const struct cfg *g, const struct cfg_block *b)
 
 static void feed(struct cfg *g, const struct rec *r)
 {
-    struct rec_buf b;
-    struct rec_error err;
-    struct rec_arena a;
-    struct rec d;
-    rec_buf_init(&b);
-    rec_arena_init(&a);
-    if (rec_encode(&b, r, &err) < 0) fail_msg("%s", err.msg);
-    assert_int_equal(rec_decode(b.data, b.len, &d, &a, &err), (int)r->type);
-    int rc = cfg_consume(g, &d);
+    int rc = cfg_test_feed(g, r);
     assert_int_equal(rc, r->type == REC_TRACE_END ? CFG_END : CFG_CONSUMED);
-    rec_arena_free(&a);
-    rec_buf_free(&b);
 }
 
 static void test_records_and_emission(void **state)
