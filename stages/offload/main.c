@@ -49,6 +49,7 @@ static const char usage[] =
     "                    ($TCGL_LIBRARY_DIR or --library) as DIR/<key16>.job, a batch of\n"
     "                    --export-states (1000000) generated states, and DIR/index.tsv;\n"
     "                    --keys limits it to templates whose keys start with a prefix;\n"
+    "                    --export-seed N draws another stream of states (default 1);\n"
     "                    --harness also compiles the QEMU/native harness of each template,\n"
     "                    --harness-states writes its state file (DIR/<key16>.hs)\n"
     "  -h, --help        this text\n";
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
         { "pixel-cuda", required_argument, 0, 'c' }, { "gpu-states", required_argument, 0, 's' },
         { "export-gpu", required_argument, 0, 'E' }, { "library", required_argument, 0, 'L' },
         { "keys", required_argument, 0, 'K' }, { "export-states", required_argument, 0, 'X' },
+        { "export-seed", required_argument, 0, 'Z' },
         { "harness", no_argument, 0, 'H' }, { "harness-states", no_argument, 0, 'S' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
         case 'L': export_lib = optarg; break;
         case 'K': export_keys = optarg; break;
         case 'X': if (parse_u32("--export-states", optarg, &v)) return 2; ex.nstates = v; break;
+        case 'Z': if (parse_u32("--export-seed", optarg, &v) || !v) return 2; ex.seed = v; break;
         case 'H': ex.harness = true; break;
         case 'S': ex.harness_states = true; break;
         case 'h': fputs(usage, stdout); return 0;
