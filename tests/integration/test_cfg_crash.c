@@ -91,13 +91,19 @@ static int log_count(struct prun *r, const char *needle)
     return n;
 }
 
-/* The executions count of cfg's last closing line ("..., N executions, ..."):
- * the whole trace is 6 loops x 20,000. */
+/* The largest executions count of cfg's closing lines ("..., N executions,
+ * ..."): the whole trace is 6 loops x 20,000.  The largest, not the last: a
+ * kill that lands just after cfg finished makes pipectl start one more cfg,
+ * which finds the input ended and closes with 0 executions.  A SIGKILLed
+ * cfg writes no closing line, so a lost or doubled execution still shows. */
 static long long final_executions(struct prun *r)
 {
     char *log = rel_slurpf("%s/out/logs/cfg.0.log", r->dir);
     long long n = -1;
-    for (char *p = log; p && (p = strstr(p, " TBs, ")); p++) n = strtoll(p + 6, NULL, 10);
+    for (char *p = log; p && (p = strstr(p, " TBs, ")); p++) {
+        long long v = strtoll(p + 6, NULL, 10);
+        if (v > n) n = v;
+    }
     free(log);
     return n;
 }
