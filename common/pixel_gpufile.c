@@ -332,6 +332,17 @@ static void pxf_insn_regs(struct pixel_insn in, uint32_t *src, uint32_t *dst)
         *src |= rd;
 }
 
+uint32_t pixel_prog_writes(const struct pixel_insn *prog, size_t n)
+{
+    uint32_t all = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t src, dst;
+        pxf_insn_regs(prog[k], &src, &dst);
+        all |= dst;
+    }
+    return all;
+}
+
 /* ---- fewer bytes for fault-free straight-line microcode ------------------
  * Forward: what is known of each register's value in every state — a
  * constant (uniform inputs and what is computed from them alone), or its

@@ -123,6 +123,9 @@ struct pixel_xfer_plan {
  * included (a register written after a possible fault or branch is also
  * uploaded, since a state may stop before writing it). */
 void pixel_xfer_plan_make(const struct pixel_job *j, struct pixel_xfer_plan *p);
+/* The registers some instruction of prog writes (bit r: Rr): the only rows
+ * an execution can change, so the only ones a timed loop must restore. */
+uint32_t pixel_prog_writes(const struct pixel_insn *prog, size_t n);
 /* As pixel_xfer_plan_make; fewer_bytes false gives the plan without the
  * uniform and 32-bit reductions (64-bit rows, status always; benchmarks
  * compare the two). */

@@ -227,6 +227,9 @@ static void test_pixel_xfer_plan_add32_is_exact(void **state)
     for (int i = 0; i < 4; i++)   /* every register differs between states */
         for (int k = 0; k < 32; k++)
             j.regs[k * 4 + i] = 0x0123456789abcdefull * (uint64_t)(k + 1) + (uint64_t)i * 0x100000001ull;
+    /* the rows a timed loop restores: RAX, the six flags, RIP, R24..R29 (not RBX) */
+    assert_int_equal(pixel_prog_writes(prog, (size_t)n),
+                     1u << 0 | 0x3fu << 16 | 1u << 22 | 0x3fu << 24);
     struct pixel_xfer_plan p;
     pixel_xfer_plan_make(&j, &p);
     assert_true(p.simple);
