@@ -132,16 +132,7 @@ static inline void e2e_rmdir(const char *dir)
 static inline int e2e_run(struct prun *r, const char *name, const char *lib, int timeout_s)
 {
     static char body[8192];
-    size_t o = 0;
-    for (const char *p = e2e_body; *p && o + 600 < sizeof body; p++) {
-        if (p[0] == '%' && p[1] == 'L') {
-            o += (size_t)snprintf(body + o, sizeof body - o, "%s", lib);
-            p++;
-        } else {
-            body[o++] = *p;
-        }
-    }
-    body[o] = 0;
+    prun_subst(body, sizeof body, e2e_body, "L", &lib);
     prun_init(r, name, body);
     uint64_t t0 = prun_now_ms();
     prun_start(r);

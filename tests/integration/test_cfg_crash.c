@@ -59,16 +59,7 @@ static bool have_tools(void)
 static void start(struct prun *r, const char *name, const char *delay, const char *restarts)
 {
     static char text[4096];
-    size_t o = 0;
-    for (const char *p = body; *p && o + 8 < sizeof text; p++) {
-        if (p[0] == '%' && (p[1] == 'D' || p[1] == 'R')) {
-            o += (size_t)snprintf(text + o, sizeof text - o, "%s", p[1] == 'D' ? delay : restarts);
-            p++;
-        } else {
-            text[o++] = *p;
-        }
-    }
-    text[o] = 0;
+    prun_subst(text, sizeof text, body, "DR", (const char *const[]){ delay, restarts });
     prun_init(r, name, text);
 }
 

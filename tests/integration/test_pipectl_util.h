@@ -42,6 +42,25 @@ static inline uint64_t prun_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* A pipeline template with %X placeholders filled in: each character of
+ * `keys` names a placeholder, vals[i] its text (other %X, such as prun_init's
+ * %B, pass through).  dst is always terminated. */
+static inline void prun_subst(char *dst, size_t len, const char *tmpl, const char *keys, const char *const *vals)
+{
+    size_t o = 0;
+    for (const char *p = tmpl; *p && o + 1 < len; p++) {
+        const char *k = p[0] == '%' && p[1] ? strchr(keys, p[1]) : NULL;
+        if (k) {
+            o += (size_t)snprintf(dst + o, len - o, "%s", vals[k - keys]);
+            if (o >= len) o = len - 1;
+            p++;
+        } else {
+            dst[o++] = *p;
+        }
+    }
+    dst[o] = 0;
+}
+
 /* Make the directory and write the pipeline file: `body` is the YAML after
  * the "pipeline:" and "output:" lines; %B in it stands for the build dir. */
 static inline void prun_init(struct prun *r, const char *name, const char *body)

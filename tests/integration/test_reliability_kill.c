@@ -140,16 +140,7 @@ static int run(const char *name, bool offload, int kills, const char *victims, c
 {
     static char body[8192];
     const char *delay = kills ? "60" : "0";
-    size_t o = 0;
-    for (const char *p = head; *p; p++) {
-        if (p[0] == '%' && p[1] == 'D') {
-            o += (size_t)snprintf(body + o, sizeof body - o, "%s", delay);
-            p++;
-        } else {
-            body[o++] = *p;
-        }
-    }
-    body[o] = 0;
+    prun_subst(body, sizeof body, head, "D", &delay);
     strncat(body, offload ? tail_offload : tail_collect, sizeof body - strlen(body) - 1);
     char vlist[8][32];
     int nv = 0;
