@@ -5,19 +5,22 @@
  * Block mode (default), per translated TB that passes the filters:
  *   - at translation: one TRACE_TB (pc, bytes, QEMU's instruction lengths,
  *     Zydis disassembly, cpu mode, cpl);
- *   - a NO_REGS exec callback that appends the TB id and a TSC-derived µs
- *     offset to a per-vCPU buffer (flushed as TRACE_EXEC on size or age) and
- *     decides, from a per-TB per-vCPU countdown, whether this execution is
- *     sampled: it then raises the vCPU's `sample_now` scoreboard word;
- *   - a conditional R_REGS callback (sample_now != 0) that reads the pre
- *     state and arms the memory callbacks of this vCPU;
  *   - a conditional R_REGS callback (post_pending != 0), registered first on
- *     every TB, that reads the post state at the entry of the next block and
- *     sends the TRACE_SAMPLE;
+ *     every TB, that reads the post state of a sample in flight at the entry
+ *     of the next block and sends the TRACE_SAMPLE;
+ *   - a NO_REGS exec callback whose user data is the TB id itself: it
+ *     appends the id and a TSC-derived µs offset to a per-vCPU buffer
+ *     (flushed as TRACE_EXEC on size or age) and touches nothing per TB;
+ *   - inline operations: the vCPU's instruction count += the TB's, and the
+ *     TB's sample countdown (a dense per-vCPU array, see tb_countdown) -= 1;
+ *   - a conditional R_REGS callback (countdown == 0) that takes the sample:
+ *     it reads the pre state, arms the memory callbacks of this vCPU and
+ *     sets the countdown to the next sampled execution;
  *   - a NO_REGS memory callback per memory instruction that returns at once
- *     unless the vCPU is sampling.
- * So an unsampled execution costs one helper call, two untaken conditional
- * branches and one helper call per memory access.
+ *     unless the vCPU is sampling (QEMU 10 has no conditional memory
+ *     callback).
+ * So an unsampled execution costs one small helper call, three inline
+ * operations or compares, and one helper call per memory access.
  *
  * Instruction mode: a R_REGS callback per instruction reads the registers;
  * the record (with the memory accesses the instruction made) is sent when
@@ -66,8 +69,7 @@ struct reg_handles {
 
 /* ---- per TB, per vCPU ---------------------------------------------------------- */
 
-struct tb_count {             /* one per vCPU, per TB */
-    uint64_t execs;           /* executions so far = exec_seq of the next one */
+struct tb_sched {             /* one per vCPU, per TB; touched only when a sample is taken */
     uint64_t next_sample;     /* exec_seq of the next sampled execution */
 };
 
@@ -81,13 +83,14 @@ struct tl_insn {              /* instruction mode: static facts of one instructi
 };
 
 struct tl_tb {
-    /* What on_tb_exec touches at every execution comes first: with one vCPU
-     * it is one cache line (the struct is 64-byte aligned and count points
-     * at c0).  A separate allocation here cost a cache miss per block. */
+    /* Nothing here is touched by an unsampled block-mode execution: the
+     * exec callback gets the id as its user data, and the countdown lives
+     * in a dense scoreboard.  (A per-TB cache line read at every execution
+     * was the plugin's largest cost: 5 MB of TBs do not stay in cache.) */
     uint32_t id;
     uint32_t ninsns;
-    struct tb_count *count;   /* [max_vcpus]; &c0 when there is one vCPU */
-    struct tb_count c0;
+    struct tb_sched *sched;   /* [max_vcpus]; &s0 when there is one vCPU */
+    struct tb_sched s0;
     uint64_t pc;
     struct tl_insn *insns;    /* instruction mode only */
     uint32_t code_len;
@@ -97,10 +100,20 @@ struct tl_tb {
 /* Flags the conditional callbacks and inline operations use (a scoreboard:
  * one per vCPU). */
 struct vcpu_flags {
-    uint64_t sample_now;
     uint64_t post_pending;
     uint64_t left_traced;     /* an untraced TB ran since the last traced one (inline store) */
+    uint64_t insns;           /* block mode: instructions of the traced TBs entered (inline add) */
 };
+
+/* The sample countdowns: for TB id i and vCPU v, the executions left until
+ * the next sampled one; the TB's inline op subtracts 1 at each execution and
+ * its sampling callback runs when the result is 0.  Inline operations
+ * address a scoreboard entry, so the countdowns are scoreboards whose
+ * per-vCPU element is an array of TL_CD_CHUNK u64 (one scoreboard per
+ * chunk of ids, made as ids reach it): 8 dense bytes per TB, not a cache
+ * line. */
+#define TL_CD_CHUNK 65536u
+#define TL_CD_NEVER (UINT64_C(1) << 62)   /* a countdown that never reaches 0 */
 
 struct vcpu_state {
     /* block stream */
@@ -115,7 +128,7 @@ struct vcpu_state {
     uint64_t sample_seq;
     struct x86_regs pre;
     struct x86_regs post;     /* the last post state read ... */
-    uint64_t post_at_block;   /* ... valid for the pre state while blocks == post_at_block (0: never) */
+    uint64_t post_at_block;   /* ... valid for the pre state while blocks + n == post_at_block (0: never) */
     struct x86_mem_access *mem;
     uint32_t nmem;
     uint64_t mem_truncated;
@@ -124,7 +137,7 @@ struct vcpu_state {
     uint64_t insn_ts;
     uint64_t ts_base_us, ts_base_tsc, ts_last_us;   /* vcpu_now_us's anchor */
     uint64_t pub_tsc, unpub_bytes;                  /* TRACE_INSN records not yet published */
-    /* counters */
+    /* counters (block mode: blocks counts the entries flushed; insns is in flags) */
     uint64_t insns, blocks, samples;
     GByteArray *regbuf;
     struct rec_buf rb;
@@ -141,6 +154,8 @@ static uint32_t next_tb_id = 1;
 static int max_vcpus = 1;
 static struct vcpu_state *vcpus;
 static struct qemu_plugin_scoreboard *flags_sb;
+static GPtrArray *countdown_chunks;   /* of struct qemu_plugin_scoreboard *, under tb_lock */
+static GPtrArray *tbs_by_id;          /* [id] = struct tl_tb *, under tb_lock */
 static struct reg_handles regs;
 static bool regs_found;
 static uint64_t start_us, tsc_start;
@@ -254,7 +269,7 @@ static void push_record(const struct rec_buf *b, bool publish)
     if (rc != SHMQ_OK) push_failed(rc, b->len);
 }
 
-/* Encode straight into the queue and publish (no copy through a rec_buf:
+/* Encode straight into the queue, unpublished (no copy through a rec_buf:
  * TRACE_EXEC records carry up to 512 KiB). */
 static void push_encoded(const struct rec *r, const char *what)
 {
@@ -271,10 +286,7 @@ static void push_encoded(const struct rec *r, const char *what)
         /* the bound validated r, so this cannot fail; if it did, the
          * reservation is simply not submitted (the next one reuses it) */
         if (rec_encode_to(dst, max, r, &len, &err) < 0) rc = -1;
-        else {
-            shmq_submit(queue, len);
-            shmq_flush(queue);
-        }
+        else shmq_submit(queue, len);
     }
     queue_unlock_vcpu();
     if (rc == -1) encode_failed(what, &err);
@@ -334,6 +346,34 @@ static void find_registers(void)
     regs_found = true;
 }
 
+/* ---- sample countdowns ----------------------------------------------------------------- */
+
+static qemu_plugin_u64 tb_countdown(uint32_t id)
+{
+    return (qemu_plugin_u64){ g_ptr_array_index(countdown_chunks, id / TL_CD_CHUNK), (id % TL_CD_CHUNK) * 8 };
+}
+
+/* Under tb_lock, before a TB with this id is instrumented. */
+static void countdown_reserve(uint32_t id)
+{
+    while (countdown_chunks->len <= id / TL_CD_CHUNK)
+        g_ptr_array_add(countdown_chunks, qemu_plugin_scoreboard_new(TL_CD_CHUNK * sizeof(uint64_t)));
+}
+
+/* The countdown of t on vCPU v when its next sampled execution is `next`
+ * and the execution about to be counted is exec_seq `now` (the inline
+ * subtraction comes first, so a countdown of 1 samples that execution). */
+static uint64_t countdown_value(uint64_t now, uint64_t next)
+{
+    return next == UINT64_MAX ? TL_CD_NEVER : next - now + 1;
+}
+
+static void countdown_set(const struct tl_tb *t, unsigned int vcpu, uint64_t next)
+{
+    /* only vCPUs that exist: a later one is set up by vcpu_init */
+    if ((int)vcpu < qemu_plugin_num_vcpus()) qemu_plugin_u64_set(tb_countdown(t->id), vcpu, countdown_value(0, next));
+}
+
 static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
 {
     if ((int)vcpu_index >= max_vcpus) return;
@@ -343,18 +383,29 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
      * callback, and all vCPUs of a system VM exist before any runs, so
      * every cached entry pointer is refreshed here. */
     for (int i = 0; i < max_vcpus; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
+    /* A vCPU that comes up after TBs exist (CPU hotplug; a system VM makes
+     * all of them first) starts their countdowns from its schedule. */
+    for (guint i = 1; i < tbs_by_id->len; i++) {
+        struct tl_tb *t = g_ptr_array_index(tbs_by_id, i);
+        if (t) countdown_set(t, vcpu_index, t->sched[vcpu_index].next_sample);
+    }
     pthread_mutex_unlock(&tb_lock);
 }
 
 /* ---- block stream --------------------------------------------------------------------- */
 
+static void publish_queue(void)
+{
+    queue_lock_vcpu();
+    if (queue) shmq_flush(queue);
+    queue_unlock_vcpu();
+}
+
+/* Sends the batch (and publishes it with every record written before it). */
 static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
 {
     if (v->n == 0) {
-        /* nothing to send, but records written unpublished go out now */
-        queue_lock_vcpu();
-        if (queue) shmq_flush(queue);
-        queue_unlock_vcpu();
+        publish_queue();   /* nothing to send, but records written unpublished go out now */
         return;
     }
     struct rec r = { .type = REC_TRACE_EXEC };
@@ -365,68 +416,68 @@ static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
         .dt_us = { (const uint8_t *)v->dts, args.timestamps ? 4 * v->n : 0 },
     };
     push_encoded(&r, "TRACE_EXEC");
+    publish_queue();
     v->ts_last_us = v->t0_us + v->dts[v->n - 1];
+    v->blocks += v->n;
     v->n = 0;
 }
 
+/* The TSC reading behind the entries' µs offsets, and the age flush: at
+ * every ts_every-th entry of a batch (rdtsc costs more than the rest of
+ * on_tb_exec), and at the first entry after untraced code ran (an inline
+ * store on every untraced TB raises left_traced), so a shared reading never
+ * spans untraced time. */
+static __attribute__((noinline)) void exec_clock(unsigned int vcpu_index, struct vcpu_state *v)
+{
+    uint64_t tsc = __rdtsc();
+    v->flags->left_traced = 0;
+    /* Flush on age: a partial batch goes out once its first entry is
+     * flush_us old (checked at each reading: every ts_every-th entry with
+     * timestamps on, every 256th otherwise). */
+    if (v->n && tsc - v->t0_tsc > flush_tsc) flush_exec(vcpu_index, v);
+    if (v->n == 0) {
+        /* never before the previous batch's last entry (its offsets come
+         * from the TSC, this from CLOCK_MONOTONIC) */
+        uint64_t now = trace_us(now_mono_us());
+        v->t0_tsc = tsc;
+        v->t0_us = now > v->ts_last_us ? now : v->ts_last_us;
+        v->dt = 0;
+    } else {
+        v->dt = (uint32_t)(((tsc - v->t0_tsc) * tsc_to_us_mult) >> 32);
+    }
+}
+
+/* Every execution of a traced TB: udata is the TB id. */
 static void on_tb_exec(unsigned int vcpu_index, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    if (__builtin_expect((v->n & tsc_mask) == 0 || v->flags->left_traced, 0)) exec_clock(vcpu_index, v);
+    uint32_t n = v->n;
+    v->ids[n] = (uint32_t)(uintptr_t)udata;
+    v->dts[n] = v->dt;
+    v->n = ++n;
+    if (__builtin_expect(n >= args.batch, 0)) flush_exec(vcpu_index, v);
+}
+
+/* The countdown of this TB reached 0: this execution (exec_seq = the
+ * scheduled one) is sampled, unless a sample is still in flight. */
+static void on_sample_pre(unsigned int vcpu_index, void *udata)
 {
     struct tl_tb *t = udata;
     struct vcpu_state *v = &vcpus[vcpu_index];
     struct vcpu_flags *f = v->flags;
-    /* The TSC is read at every ts_every-th entry of a batch (rdtsc costs
-     * more than the rest of this function), and at the first entry after
-     * untraced code ran (an inline store on every untraced TB raises
-     * left_traced), so a shared reading never spans untraced time. */
-    if ((v->n & tsc_mask) == 0 || f->left_traced) {
-        uint64_t tsc = __rdtsc();
-        f->left_traced = 0;
-        /* Flush on age: a partial batch goes out once its first entry is
-         * flush_us old (checked at each reading: every entry with
-         * timestamps on, every 256th otherwise). */
-        if (v->n && tsc - v->t0_tsc > flush_tsc) flush_exec(vcpu_index, v);
-        if (v->n == 0) {
-            /* never before the previous batch's last entry (its offsets
-             * come from the TSC, this from CLOCK_MONOTONIC) */
-            uint64_t now = trace_us(now_mono_us());
-            v->t0_tsc = tsc;
-            v->t0_us = now > v->ts_last_us ? now : v->ts_last_us;
-            v->dt = 0;
-        } else {
-            v->dt = (uint32_t)(((tsc - v->t0_tsc) * tsc_to_us_mult) >> 32);
-        }
-    }
-    v->ids[v->n] = t->id;
-    v->dts[v->n] = v->dt;
-    v->n++;
-    v->blocks++;
-    v->insns += t->ninsns;
-
-    struct tb_count *c = &t->count[vcpu_index];
-    if (c->execs == c->next_sample) {
-        uint64_t e = c->execs;
-        /* Sampled: exec_seq 0..K-1, then K-1+N, K-1+2N, ... (K = 0: N-1, 2N-1, ...). */
-        c->next_sample = e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
-        if (!f->post_pending) {       /* one sample in flight per vCPU */
-            f->sample_now = 1;
-            v->sample_tb = t;
-            v->sample_seq = e;
-        }
-    }
-    c->execs++;
-
-    if (v->n >= args.batch) flush_exec(vcpu_index, v);
-}
-
-static void on_sample_pre(unsigned int vcpu_index, void *udata)
-{
-    struct vcpu_state *v = &vcpus[vcpu_index];
-    struct vcpu_flags *f = v->flags;
-    f->sample_now = 0;
+    struct tb_sched *c = &t->sched[vcpu_index];
+    uint64_t e = c->next_sample;
+    /* Sampled: exec_seq 0..K-1, then K-1+N, K-1+2N, ... (K = 0: N-1, 2N-1, ...). */
+    c->next_sample = e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
+    qemu_plugin_u64_set(tb_countdown(t->id), vcpu_index, countdown_value(e + 1, c->next_sample));
+    if (f->post_pending) return;     /* one sample in flight per vCPU */
+    v->sample_tb = t;
+    v->sample_seq = e;
     /* The previous sample's post state, read at the entry of this very
      * block execution (on_sample_post runs first, then on_tb_exec counts
      * the block), is this sample's pre state: nothing ran in between. */
-    if (v->post_at_block == v->blocks) v->pre = v->post;
+    if (v->post_at_block == v->blocks + v->n) v->pre = v->post;
     else read_regs(v, &v->pre);
     v->nmem = 0;
     v->mem_active = args.mem;
@@ -448,7 +499,7 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
     if (next) {
         s.post.present = true;
         read_regs(v, &v->post);
-        v->post_at_block = v->blocks + 1;   /* on_tb_exec of `next` counts it at once */
+        v->post_at_block = v->blocks + v->n + 1;   /* on_tb_exec of `next` counts it at once */
         s.post.regs = v->post;
         s.next_pc = s.post.regs.rip;
     } else {
@@ -575,9 +626,15 @@ static struct tl_tb *tb_lookup_or_add(uint64_t pc, const uint8_t *code, uint32_t
     t->ninsns = ninsns;
     t->code_len = len;
     memcpy(t->code, code, len);
-    t->count = max_vcpus == 1 ? &t->c0 : g_new0(struct tb_count, max_vcpus);
+    t->sched = max_vcpus == 1 ? &t->s0 : g_new0(struct tb_sched, max_vcpus);
     uint64_t first = args.sample_first ? 0 : args.sample_every ? args.sample_every - 1 : UINT64_MAX;
-    for (int i = 0; i < max_vcpus; i++) t->count[i].next_sample = first;
+    countdown_reserve(t->id);
+    for (int i = 0; i < max_vcpus; i++) {
+        t->sched[i].next_sample = first;
+        countdown_set(t, (unsigned)i, first);
+    }
+    g_ptr_array_set_size(tbs_by_id, t->id + 1);
+    g_ptr_array_index(tbs_by_id, t->id) = t;
     uint64_t *key = g_new(uint64_t, 1);
     *key = pc;
     g_hash_table_replace(tb_by_pc, key, g_slist_prepend(chain, t));
@@ -666,6 +723,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     pthread_mutex_lock(&tb_lock);
     bool is_new;
     struct tl_tb *t = tb_lookup_or_add(pc, code, (uint32_t)len, (uint32_t)n, &is_new);
+    qemu_plugin_u64 cd = tb_countdown(t->id);   /* countdown_chunks may grow under another vCPU */
     if (is_new) {
         bool confirmed;
         int mode = tl_mode_resolve(&hint, pc, code, lens, n, &mode_memory, &confirmed);
@@ -691,11 +749,19 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     pthread_mutex_unlock(&tb_lock);
 
     if (args.mode == TL_MODE_BLOCK) {
+        /* In this order: the post state of a sample in flight is the state
+         * before anything of this TB; the countdown's callback sees the
+         * block already counted (post_at_block). */
         qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
             qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, t);
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_NO_REGS, t);
-        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_pre, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
-            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, sample_now), 0, t);
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)t->id);
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
+            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, insns), n);
+        if (args.sample_first || args.sample_every) {
+            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64, cd, UINT64_MAX);
+            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_pre, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_EQ,
+                                                      cd, 0, t);
+        }
         if (args.mem)
             for (size_t i = 0; i < n; i++)
                 qemu_plugin_register_vcpu_mem_cb(qemu_plugin_tb_get_insn(tb, i), on_mem, QEMU_PLUGIN_CB_NO_REGS,
@@ -726,7 +792,8 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
         struct vcpu_state *v = &vcpus[i];
         if (args.mode == TL_MODE_INSN) send_insn(v);
         flush_exec((unsigned)i, v);
-        e.insns += v->insns;
+        e.insns += v->insns + qemu_plugin_u64_get(
+            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, insns), (unsigned)i);
         e.blocks += v->blocks;
         e.samples += v->samples;
     }
@@ -808,6 +875,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     tl_mode_memory_init(&mode_memory);
     flags_sb = qemu_plugin_scoreboard_new(sizeof(struct vcpu_flags));
     tb_by_pc = g_hash_table_new(g_int64_hash, g_int64_equal);
+    countdown_chunks = g_ptr_array_new();
+    tbs_by_id = g_ptr_array_new();
     start_us = now_mono_us();
     tsc_start = __rdtsc();
     calibrate_tsc();
