@@ -110,7 +110,7 @@ static const char *check_trace_insns(const struct rec_trace_insns *r, char *why,
             return "reg_mask";
         }
         if (c > REC_MAX_MEMS) { snprintf(why, whylen, "instruction %u: %u accesses exceed %u", i, c, REC_MAX_MEMS); return "mem_n"; }
-        words += (uint32_t)__builtin_popcount(m);
+        for (uint32_t b = m; b; b &= b - 1) words++;   /* masks are sparse; __builtin_popcount is a libgcc call without -mpopcnt */
         mems += c;
     }
     if ((uint64_t)words * 8 != r->reg_vals.len) { snprintf(why, whylen, "masks name %u words, %u bytes hold %u", words, r->reg_vals.len, r->reg_vals.len / 8); return "reg_vals"; }
