@@ -350,8 +350,10 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     if (!regs_found) find_registers();
     /* QEMU grows (reallocates) scoreboards before a new vCPU's init
      * callback, and all vCPUs of a system VM exist before any runs, so
-     * every cached entry pointer is refreshed here. */
-    for (int i = 0; i < max_vcpus; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
+     * every cached entry pointer is refreshed here (only those of vCPUs
+     * that exist yet: QEMU asserts the index). */
+    int exist = qemu_plugin_num_vcpus();
+    for (int i = 0; i < max_vcpus && i < exist; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
     pthread_mutex_unlock(&tb_lock);
 }
 
