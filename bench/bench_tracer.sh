@@ -6,8 +6,12 @@
 #   block       trace_logger.so, block mode, default sampling, filter=all
 #   block_nomem     the same with mem=off                             (ablation)
 #   block_stream    mem=off and no samples: the ordered block stream alone (ablation)
-#   insn        trace_logger.so, instruction mode (registers + memory), filter=user
+#   insn        trace_logger.so, instruction mode (registers + memory), filter=user,
+#               compact records (insn_format=compact, the default), the consumer
+#               expanding every instruction into its TRACE_INSN view
 #   insn_raw    the same with a consumer that counts records without decoding them
+#   insn_literal    instruction mode with insn_format=literal (one TRACE_INSN per
+#               instruction), the consumer decoding each (the format before compact)
 # and prints wall time and QEMU's CPU time (user+sys; steadier than wall time
 # on a shared machine) and their ratios to bare QEMU, guest instructions traced
 # (per second of wall time, and per second of the span between the first and
@@ -34,7 +38,7 @@ cd "$root"
 BUILD=${BUILD:-build}
 WORKLOADS=${TCGL_BENCH_WORKLOADS:-checksum,sort,matmul,interp}
 REPS=${TCGL_BENCH_REPS:-2}
-CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks block block_nomem block_stream insn insn_raw}
+CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks block block_nomem block_stream insn insn_raw insn_literal}
 tracer=$BUILD/bin/tracer
 consume=$BUILD/tests/tools/trace_consume
 for f in "$tracer" "$consume" "$BUILD/lib/trace_logger.so" "$BUILD/tracer/vmlinux" "$BUILD/tracer/initramfs.cpio.gz"; do
@@ -85,6 +89,7 @@ run_config() {   # run_config CONFIG RUN
         block_nomem) run_traced "$2" mem=off ;;
         block_stream) run_traced "$2" mem=off sample_first=0 sample_every=0 ;;
         insn|insn_raw) run_traced "$2" mode=insn filter=user ;;
+        insn_literal) run_traced "$2" mode=insn filter=user insn_format=literal ;;
         *) echo "bench_tracer: unknown configuration $1" >&2; exit 2 ;;
     esac
 }
@@ -127,6 +132,7 @@ for n in $CONFIGS; do
         block_stream) label="  same, mem=off, no samples" ;;
         insn) label="trace_logger insn, filter=user" ;;
         insn_raw) label="  same, consumer not decoding" ;;
+        insn_literal) label="  same, insn_format=literal" ;;
     esac
     if [ -f "$tmp/$n.consume" ]; then
         ins=$(val "$n" end_insns); bytes=$(val "$n" bytes)
@@ -142,8 +148,9 @@ for n in $CONFIGS; do
 done
 echo
 echo "qemu_cpu: user+sys seconds of the QEMU process (best of $REPS rounds); wall_s: least of the rounds"
-for n in block insn insn_raw; do has "$n" && echo "consumer user+sys, $n: $(val "$n" cpu_s) s"; done
+for n in block insn insn_raw insn_literal; do has "$n" && echo "consumer user+sys, $n: $(val "$n" cpu_s) s"; done
 has block && echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
-has insn && echo "insn mode: $(val insn records_insn) TRACE_INSN records; lag is measured on TRACE_EXEC only (insn records carry their own ts_us)"
-for n in block insn; do has "$n" && grep -h "trace_logger: end" "$tmp/$n.qemu" 2>/dev/null | sed 's/^/  /'; done
+has insn && echo "insn mode: $(val insn insn_views) instructions in $(val insn records_insns) TRACE_INSNS records; lag is measured on TRACE_EXEC only (insn records carry their own ts_us)"
+has insn_literal && echo "insn_literal: $(val insn_literal records_insn) TRACE_INSN records"
+for n in block insn insn_literal; do has "$n" && grep -h "trace_logger: end" "$tmp/$n.qemu" 2>/dev/null | sed 's/^/  /'; done
 echo "bench_tracer: load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -28,6 +28,7 @@
 #define ENTRY_trace_exec(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_trace_exec, fname), fdoc },
 #define ENTRY_trace_sample(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_trace_sample, fname), fdoc },
 #define ENTRY_trace_insn(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_trace_insn, fname), fdoc },
+#define ENTRY_trace_insns(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_trace_insns, fname), fdoc },
 #define ENTRY_trace_end(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_trace_end, fname), fdoc },
 #define ENTRY_block(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_block, fname), fdoc },
 #define ENTRY_synth_job(kind, fname, fmax, funit, fdoc) { #fname, REC_K_##kind, (fmax), (funit), offsetof(struct rec_synth_job, fname), fdoc },
@@ -78,6 +79,56 @@ const char *rec_kind_name(enum rec_kind k) { return (unsigned)k < REC_K_COUNT ? 
  * a message in `why`. */
 static int valid_cpu_mode(unsigned m) { return m == 16 || m == 32 || m == 64; }
 
+static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t le32(const uint8_t *p) { return le16(p) | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* TRACE_INSNS: the per-instruction arrays agree with each other and with the
+ * runs, so an expander can walk them without further bounds checks (the
+ * TB-related checks, tb_id known and index within the TB, are the
+ * expander's: they need the TRACE_TB). */
+static const char *check_trace_insns(const struct rec_trace_insns *r, char *why, size_t whylen)
+{
+    uint32_t n = r->dt_us.len / 4, sum = 0;
+    if (n == 0) { snprintf(why, whylen, "no instructions"); return "dt_us"; }
+    if (r->reg_mask.len / 4 != n) { snprintf(why, whylen, "%u masks for %u instructions", r->reg_mask.len / 4, n); return "reg_mask"; }
+    if (r->mem_n.len / 2 != n) { snprintf(why, whylen, "%u counts for %u instructions", r->mem_n.len / 2, n); return "mem_n"; }
+    for (uint32_t k = 0; k < r->runs.len / 8; k++) {
+        uint32_t first = le16(r->runs.ptr + 8 * k + 4), cnt = le16(r->runs.ptr + 8 * k + 6);
+        if (cnt == 0 || first + cnt > REC_MAX_TB_INSNS) {
+            snprintf(why, whylen, "run %u: instructions %u..%u+%u outside 1..%u", k, first, first, cnt, REC_MAX_TB_INSNS);
+            return "runs";
+        }
+        sum += cnt;
+    }
+    if (sum != n) { snprintf(why, whylen, "runs hold %u instructions, dt_us %u", sum, n); return "runs"; }
+    uint32_t words = 0, mems = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t m = le32(r->reg_mask.ptr + 4 * i), c = le16(r->mem_n.ptr + 2 * i);
+        if ((m & ~REC_PACK_ALL_REGS) || (i == 0 && m != REC_PACK_ALL_REGS)) {
+            snprintf(why, whylen, "instruction %u: mask 0x%x (%s)", i, m,
+                     i == 0 ? "the first must be 0xeffff" : "bits outside 0xeffff");
+            return "reg_mask";
+        }
+        if (c > REC_MAX_MEMS) { snprintf(why, whylen, "instruction %u: %u accesses exceed %u", i, c, REC_MAX_MEMS); return "mem_n"; }
+        for (uint32_t b = m; b; b &= b - 1) words++;   /* masks are sparse; __builtin_popcount is a libgcc call without -mpopcnt */
+        mems += c;
+    }
+    if ((uint64_t)words * 8 != r->reg_vals.len) { snprintf(why, whylen, "masks name %u words, %u bytes hold %u", words, r->reg_vals.len, r->reg_vals.len / 8); return "reg_vals"; }
+    if ((uint64_t)mems * REC_PACK_MEM_BYTES != r->mems.len) {
+        snprintf(why, whylen, "counts name %u accesses, %u bytes hold %u", mems, r->mems.len, r->mems.len / REC_PACK_MEM_BYTES);
+        return "mems";
+    }
+    for (uint32_t k = 0; k < mems; k++) {
+        const uint8_t *a = r->mems.ptr + REC_PACK_MEM_BYTES * k;
+        unsigned sz = a[16];
+        if (!(sz == 1 || sz == 2 || sz == 4 || sz == 8 || sz == 16) || a[17] > 1) {
+            snprintf(why, whylen, "access %u: size %u, is_store %u", k, sz, a[17]);
+            return "mems";
+        }
+    }
+    return NULL;
+}
+
 static const char *check_record(uint32_t tag, const void *rv, char *why, size_t whylen)
 {
     switch (tag) {
@@ -102,6 +153,7 @@ static const char *check_record(uint32_t tag, const void *rv, char *why, size_t 
         }
         return NULL;
     }
+    case REC_TRACE_INSNS: return check_trace_insns(rv, why, whylen);
     case REC_BLOCK: {
         const struct rec_block *r = rv;
         if (!valid_cpu_mode(r->cpu_mode)) { snprintf(why, whylen, "cpu_mode %u is not 16, 32 or 64", r->cpu_mode); return "cpu_mode"; }
@@ -1177,7 +1229,12 @@ void rec_write_markdown(FILE *f)
           "Consistency rules beyond the columns: `cpu_mode` is 16, 32 or 64; in `TRACE_TB`\n"
           "each `insn_len` byte is 1..15, they add up to the length of `code`, and `disasm`\n"
           "has one string per instruction; in `TRACE_EXEC` `dt_us` is empty or as long as\n"
-          "`tb_ids`; in `SYNTH_JOB` `template_key` is 64 lower-case hex digits and\n"
+          "`tb_ids`; in `TRACE_INSNS` `dt_us`, `reg_mask` and `mem_n` have one entry per\n"
+          "instruction (at least one), the runs add up to that many instructions, each run\n"
+          "has at least one and ends by instruction 512 of its TB, the first mask is\n"
+          "0xeffff and no mask has a bit outside it, `reg_vals` holds one word per mask\n"
+          "bit, `mems` one access per `mem_n` count (each ≤ 1024) with a valid size and\n"
+          "is_store 0 or 1; in `SYNTH_JOB` `template_key` is 64 lower-case hex digits and\n"
           "`cached_ops` is empty unless `lib_hit`.\n\n"
           "Field kinds:\n\n| kind | msgpack form |\n|---|---|\n", f);
     for (int k = 0; k < REC_K_COUNT; k++) fprintf(f, "| %s | %s |\n", kind_names[k], kind_forms[k]);

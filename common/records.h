@@ -75,6 +75,10 @@
 #define REC_MAX_OPS_BYTES   65536u     /* pixel_ops / cached ops: 4 bytes per Pixel instruction */
 #define REC_MAX_TEST_PAYLOAD (1u << 24)
 #define REC_NREGS           20u        /* uint64 words of struct x86_regs */
+#define REC_MAX_PACK_INSNS  4096u      /* instructions in one TRACE_INSNS */
+#define REC_MAX_PACK_MEMS   16384u     /* memory accesses in one TRACE_INSNS */
+#define REC_PACK_MEM_BYTES  18u        /* one packed access: addr u64, value u64, size u8, is_store u8 */
+#define REC_PACK_ALL_REGS   0xeffffu   /* every x86_regs word but rip (bit 16) */
 
 /* ---- the table -------------------------------------------------------------------
  * R(NAME, lname, tag, schema_version, "meaning") */
@@ -84,6 +88,7 @@
     R(TRACE_SAMPLE, trace_sample,   3, 1, "A sampled execution of one TB with its concrete state before and after (tracer → cfg).") \
     R(TRACE_INSN,   trace_insn,     4, 1, "One executed instruction (instruction-level tracing mode).") \
     R(TRACE_END,    trace_end,      5, 1, "End of a trace: totals and why it ended. The last record on a tracer edge.") \
+    R(TRACE_INSNS,  trace_insns,    6, 1, "A run of executed instructions on one vCPU in compact form (instruction mode, insn_format=compact); trace_reader expands it into TRACE_INSN views.") \
     R(BLOCK,        block,         16, 1, "A hot basic block with its CFG facts and samples (cfg → cluster).") \
     R(SYNTH_JOB,    synth_job,     17, 1, "A canonical block template to synthesize, with its instances (cluster → synth).") \
     R(CANDIDATE,    candidate,     18, 1, "Synthesized Pixel microcode for a job, or the reason it stays in QEMU (synth → verify).") \
@@ -122,6 +127,19 @@
     F(STR,  disasm, REC_MAX_DISASM, 0, "disassembly") \
     F(REGS, regs,    0, 0, "registers before the instruction") \
     F(MEMS, mem,    REC_MAX_MEMS, 0, "memory accesses of the instruction")
+
+/* Static facts (pc, bytes, disassembly) come from the TRACE_TB of each run's
+ * tb_id; registers are deltas within the record (its first instruction
+ * carries every word), so each record stands alone. */
+#define REC_FIELDS_trace_insns(F) \
+    F(U16,  vcpu,      0, 0, "vCPU index") \
+    F(U64,  t0_us,     0, 0, "timestamp of the first instruction, µs since the trace started") \
+    F(BIN,  runs,     8 * REC_MAX_PACK_INSNS, 8, "per run of consecutive instructions of one TB: LE u32 tb_id, LE u16 index of the run's first instruction in that TB, LE u16 instructions (≥ 1)") \
+    F(BIN,  dt_us,    4 * REC_MAX_PACK_INSNS, 4, "per instruction: LE u32 offset of its timestamp from t0_us") \
+    F(BIN,  reg_mask, 4 * REC_MAX_PACK_INSNS, 4, "per instruction: LE u32, bit i = word i of struct x86_regs (before the instruction) follows in reg_vals; never bit 16 (rip is the pc); the first instruction has all 19 others") \
+    F(BIN,  reg_vals, 8 * 19 * REC_MAX_PACK_INSNS, 8, "LE u64 register words, instruction by instruction, each in word order; a word not listed keeps the previous instruction's value") \
+    F(BIN,  mem_n,    2 * REC_MAX_PACK_INSNS, 2, "per instruction: LE u16 number of its memory accesses (≤ 1024)") \
+    F(BIN,  mems,     REC_PACK_MEM_BYTES * REC_MAX_PACK_MEMS, REC_PACK_MEM_BYTES, "memory accesses in order, 18 bytes each: LE u64 addr, LE u64 value, u8 size (1,2,4,8,16), u8 is_store (0/1)")
 
 #define REC_FIELDS_trace_end(F) \
     F(U64, insns,   0, 0, "instructions executed") \

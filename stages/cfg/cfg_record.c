@@ -39,6 +39,7 @@ int cfg_consume(struct cfg *g, const struct rec *r)
 {
     switch (r->type) {
     case REC_TRACE_TB: case REC_TRACE_EXEC: case REC_TRACE_SAMPLE: case REC_TRACE_END: case REC_TRACE_INSN:
+    case REC_TRACE_INSNS:
         run_begin_if_new(g, r);
         break;
     default:
@@ -78,7 +79,7 @@ int cfg_consume(struct cfg *g, const struct rec *r)
     case REC_TRACE_END:
         g->run.ended = true;
         return CFG_END;
-    case REC_TRACE_INSN:
+    case REC_TRACE_INSN: case REC_TRACE_INSNS:
         return CFG_IGNORED;     /* instruction-level mode: not used for the CFG */
     default:
         g->n.bad_records++;

@@ -10,7 +10,7 @@
 TRACER_DIR      := stages/tracer
 TRACER_PIC_DIR  := $(BUILD)/tracer-pic
 TRACER_SO       := $(BUILD)/lib/trace_logger.so
-TRACER_PLUGIN_SRC := $(wildcard $(TRACER_DIR)/plugin/*.c) $(TRACER_DIR)/tl_args.c $(TRACER_DIR)/tl_decode.c \
+TRACER_PLUGIN_SRC := $(wildcard $(TRACER_DIR)/plugin/*.c) $(TRACER_DIR)/tl_args.c $(TRACER_DIR)/tl_decode.c $(TRACER_DIR)/tl_insns.c \
                      common/records.c common/shmq.c common/futex.c common/log.c
 TRACER_PLUGIN_OBJ := $(TRACER_PLUGIN_SRC:%.c=$(TRACER_PIC_DIR)/%.o)
 TRACER_PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -fPIC -fvisibility=hidden $(WARN) \

@@ -16,6 +16,7 @@ void tl_args_default(struct tl_args *a)
     snprintf(a->queue, sizeof a->queue, "/dev/shm/qemu_trace_0");
     a->queue_size = 16u << 20;
     a->mode = TL_MODE_BLOCK;
+    a->insn_format = TL_INSN_COMPACT;
     a->sample_first = 8;
     a->sample_every = 1000;
     a->filter = TL_FILTER_ALL;
@@ -87,6 +88,10 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             if (!strcmp(v, "block")) a->mode = TL_MODE_BLOCK;
             else if (!strcmp(v, "insn")) a->mode = TL_MODE_INSN;
             else FAIL("mode='%s': expected block or insn", v);
+        } else if (KEY("insn_format")) {
+            if (!strcmp(v, "compact")) a->insn_format = TL_INSN_COMPACT;
+            else if (!strcmp(v, "literal")) a->insn_format = TL_INSN_LITERAL;
+            else FAIL("insn_format='%s': expected compact or literal", v);
         } else if (KEY("sample_first")) {
             if (parse_u64(v, &u) < 0) FAIL("sample_first='%s': expected a count", v);
             a->sample_first = u;
@@ -125,7 +130,7 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             else if (!strcmp(v, "relative")) a->abs_time = false;
             else FAIL("time='%s': expected relative or monotonic", v);
         } else {
-            FAIL("unknown argument '%.*s' (known: vm_id queue size mode sample_first sample_every filter range "
+            FAIL("unknown argument '%.*s' (known: vm_id queue size mode insn_format sample_first sample_every filter range "
                  "overflow timestamps ts_every mem batch flush_us time)", (int)klen, arg);
         }
 #undef KEY
@@ -152,6 +157,8 @@ const char *tl_args_usage(void)
            "queue=PATH          queue path (a bare name goes in /dev/shm)\n"
            "size=BYTES          queue capacity when the plugin creates it (default 16M)\n"
            "mode=block|insn     block: every executed TB + samples (default); insn: every instruction\n"
+           "insn_format=compact|literal  insn mode: one TRACE_INSNS per run of instructions (register\n"
+           "                    deltas; default) or one TRACE_INSN per instruction\n"
            "sample_first=K      sample the first K executions of each TB (default 8)\n"
            "sample_every=N      then every Nth execution (default 1000; 0 = never)\n"
            "filter=user|kernel|all   privilege filter at translation time (default all)\n"

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 enum tl_mode { TL_MODE_BLOCK, TL_MODE_INSN };
+enum tl_insn_format { TL_INSN_COMPACT, TL_INSN_LITERAL };
 enum tl_filter { TL_FILTER_ALL, TL_FILTER_USER, TL_FILTER_KERNEL };
 
 #define TL_MAX_RANGES 16
@@ -23,6 +24,7 @@ struct tl_args {
     char queue[TL_QUEUE_NAME_MAX];     /* shm path, e.g. /dev/shm/qemu_trace_vm1 */
     uint64_t queue_size;               /* bytes, used when the plugin creates the queue */
     enum tl_mode mode;
+    enum tl_insn_format insn_format;   /* instruction mode: TRACE_INSNS (compact) or TRACE_INSN per instruction */
     uint64_t sample_first;             /* K: the first K executions of each TB are sampled */
     uint64_t sample_every;             /* N: then every Nth (0: none after the first K) */
     enum tl_filter filter;

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "shmq.h"
+#include "tl_insns.h"
 
 int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacity)
 {
@@ -52,6 +53,39 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static const struct tl_insn_tb *lookup_tb(void *ctx, uint32_t id)
+{
+    struct trace_reader *r = ctx;
+    return id < r->tbs_cap && r->tbs[id].seen ? r->tbs[id].code : NULL;
+}
+
+/* One instruction, from a TRACE_INSN or expanded from a TRACE_INSNS. */
+static void insn_view(const struct rec_trace_insn *i, void *ctx)
+{
+    struct trace_reader *r = ctx;
+    r->insn_views++;
+    note_ts(r, i->ts_us);
+    if (i->ts_us < r->insn_prev_ts) r->ts_backwards++;
+    r->insn_prev_ts = i->ts_us;
+    if (r->on_insn) r->on_insn(i, r->ctx);
+}
+
+static void handle_insns(struct trace_reader *r, const struct rec_trace_insns *p)
+{
+    uint32_t n = p->dt_us.len / 4;
+    if (r->raw) {
+        uint32_t last;
+        memcpy(&last, p->dt_us.ptr + 4 * (n - 1), 4);
+        note_ts(r, p->t0_us);
+        note_ts(r, p->t0_us + last);
+        r->insn_views += n;
+        return;
+    }
+    char err[200];
+    if (tl_insns_expand(p, lookup_tb, r, insn_view, r, err, sizeof err) < 0 && r->bad_insns++ < 5)
+        log_error("trace reader: %s", err);
+}
+
 void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, struct rec_arena *arena)
 {
     struct rec rec;
@@ -61,6 +95,7 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
         int t = rec_peek_type(data, len);
         if (t == REC_TRACE_SAMPLE || (t == REC_TRACE_INSN && r->records[REC_TRACE_INSN] % 4096 != 0)) {
             r->records[t]++;
+            if (t == REC_TRACE_INSN) r->insn_views++;
             return;
         }
     }
@@ -69,7 +104,7 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
         if (r->bad_records++ < 5) log_error("trace reader: bad record: %s", err.msg);
         return;
     }
-    r->records[type >= 1 && type <= 5 ? type : 0]++;
+    r->records[type >= 1 && type <= 6 ? type : 0]++;
     switch (type) {
     case REC_TRACE_TB: {
         const struct rec_trace_tb *t = &rec.u.trace_tb;
@@ -80,6 +115,8 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
             i->cpu_mode = t->cpu_mode;
             i->cpl = t->cpl;
             i->ninsns = t->insn_len.len;
+            free(i->code);
+            i->code = tl_insn_tb_new(t);
         }
         if (r->on_tb) r->on_tb(t, r->ctx);
         break;
@@ -131,10 +168,10 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
         if (r->on_sample) r->on_sample(&rec.u.trace_sample, r->ctx);
         break;
     case REC_TRACE_INSN:
-        note_ts(r, rec.u.trace_insn.ts_us);
-        if (rec.u.trace_insn.ts_us < r->insn_prev_ts) r->ts_backwards++;
-        r->insn_prev_ts = rec.u.trace_insn.ts_us;
-        if (r->on_insn) r->on_insn(&rec.u.trace_insn, r->ctx);
+        insn_view(&rec.u.trace_insn, r);
+        break;
+    case REC_TRACE_INSNS:
+        handle_insns(r, &rec.u.trace_insns);
         break;
     case REC_TRACE_END:
         r->end_seen = true;
@@ -207,6 +244,7 @@ uint64_t trace_reader_execs_at(const struct trace_reader *r, uint64_t pc)
 void trace_reader_close(struct trace_reader *r)
 {
     if (r->q) shmq_close(r->q);
+    for (uint32_t i = 0; i < r->tbs_cap; i++) free(r->tbs[i].code);
     free(r->tbs);
     free(r->lag_us);
     memset(r, 0, sizeof *r);

@@ -2,7 +2,10 @@
  * benchmarks and the trace_consume tool need: every TB (pc, mode, cpl,
  * instruction count) with its execution count from the TRACE_EXEC stream,
  * record/byte totals, the TRACE_END totals, consumer lag, and callbacks for
- * samples and instruction records.
+ * samples and instruction records.  Compact instruction records
+ * (TRACE_INSNS) are expanded into the literal TRACE_INSN view
+ * (tl_insns.h), so on_insn sees the same instructions whichever
+ * insn_format the plugin used.
  *
  * It is a real shmq consumer: it peeks, handles, commits.  Opening creates
  * the queue when it does not exist yet, so the reader can attach before QEMU
@@ -18,6 +21,7 @@
 #include "records.h"
 
 struct shmq;
+struct tl_insn_tb;
 
 struct trace_tb_info {
     bool seen;            /* a TRACE_TB announced it */
@@ -25,13 +29,18 @@ struct trace_tb_info {
     uint8_t cpu_mode, cpl;
     uint32_t ninsns;
     uint64_t execs;       /* occurrences in TRACE_EXEC */
+    struct tl_insn_tb *code;   /* pc, bytes, disassembly per instruction (expanding TRACE_INSNS) */
 };
 
 struct trace_reader {
     struct shmq *q;
     struct trace_tb_info *tbs;   /* indexed by tb_id */
     uint32_t tbs_cap;
-    uint64_t records[6];         /* by type tag 1..5 ([0]: other) */
+    uint64_t records[7];         /* by type tag 1..6 ([0]: other) */
+    /* Instructions delivered as TRACE_INSN views: literal TRACE_INSN
+     * records plus the instructions expanded from TRACE_INSNS. */
+    uint64_t insn_views;
+    uint64_t bad_insns;          /* TRACE_INSNS runs that could not be expanded (unknown TB, ...) */
     uint64_t bytes, exec_entries, insns_executed, bad_records, unknown_tb_ids;
     uint64_t first_ts_us, last_ts_us;   /* span of the traced timestamps (exec entries, insn records) */
     /* Timestamps that went backwards: an exec entry earlier than the one
@@ -47,7 +56,9 @@ struct trace_reader {
     bool measure_lag;
     /* Count TRACE_SAMPLE / TRACE_INSN records by their tag without decoding
      * them (measures the producer, not the decoder); one TRACE_INSN in 4096
-     * is still decoded for the timestamp span. */
+     * is still decoded for the timestamp span.  TRACE_INSNS records are
+     * decoded (their arrays are bins: no per-instruction work) but not
+     * expanded: insn_views counts their instructions, on_insn is not called. */
     bool raw;
     uint64_t *lag_us;
     size_t nlag, lag_cap;

@@ -4,12 +4,15 @@
  * 123,457 times with known register and memory values (see
  * stages/tracer/workloads/wl_loop.c).
  *
- * Three VM runs (each a few seconds under TCG):
+ * Five VM runs (each a few seconds under TCG):
  *   1. block mode, filter=user, default sampling, workloads loop and
  *      compat32: plugin load, capture, execution count, sample values,
  *      32-bit code decoded as 32-bit, user-only filter;
  *   2. instruction mode restricted (range=) to the loop's 11 bytes;
- *   3. overflow=drop with a small queue and a slow reader: drops are counted.
+ *   3. overflow=drop with a small queue and a slow reader: drops are counted;
+ *   4./5. instruction mode, filter=user, deterministic (--icount 0), once
+ *      per insn_format: the compact stream, expanded, equals the literal one;
+ *   6. instruction mode on the loop with two vCPUs.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -64,9 +67,15 @@ struct run {
     int c32_loop_mode, c32_loop_ninsns;
     char c32_loop_disasm[3][64];
     int slow_reader_ms;
+    bool deterministic;            /* -icount shift=0 (vm_spec.icount = 0) */
+    uint32_t cpus;                 /* 0: the default (1) */
+    /* collect: every instruction view's digest (all fields but ts_us), in order */
+    bool collect;
+    uint64_t *digest;
+    size_t ndigest, digest_cap;
     volatile bool stop;
 };
-static struct run block_run, insn_run, drop_run;
+static struct run block_run, insn_run, drop_run, compact_run, literal_run, smp_run;
 
 static void on_tb(const struct rec_trace_tb *t, void *ctx)
 {
@@ -119,9 +128,48 @@ static void on_sample(const struct rec_trace_sample *s, void *ctx)
     if (bad && !ls->first_bad_seq) ls->first_bad_seq = s->exec_seq + 1;
 }
 
+/* FNV-1a over every field of an instruction view but its timestamp. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t insn_digest(const struct rec_trace_insn *i)
+{
+    uint64_t h = fnv(0xcbf29ce484222325ULL, &i->pc, 8);
+    h = fnv(h, i->bytes.ptr, i->bytes.len);
+    h = fnv(h, &i->bytes.len, 4);
+    h = fnv(h, i->disasm.ptr, i->disasm.len);
+    h = fnv(h, &i->regs, sizeof i->regs);
+    h = fnv(h, &i->mem.n, 4);
+    for (uint32_t k = 0; k < i->mem.n; k++) {
+        const struct x86_mem_access *a = &i->mem.v[k];
+        uint8_t st = a->is_store;
+        h = fnv(h, &a->addr, 8);
+        h = fnv(h, &a->value, 8);
+        h = fnv(h, &a->size, 1);
+        h = fnv(h, &st, 1);
+    }
+    return h;
+}
+
 static void on_insn(const struct rec_trace_insn *i, void *ctx)
 {
-    struct insn_stats *is = &((struct run *)ctx)->is;
+    struct run *run = ctx;
+    if (run->collect) {
+        if (run->ndigest == run->digest_cap) {
+            size_t cap = run->digest_cap ? 2 * run->digest_cap : 1u << 20;
+            uint64_t *d = realloc(run->digest, cap * sizeof *d);
+            if (!d) return;     /* ndigest then falls short: the test fails */
+            run->digest = d;
+            run->digest_cap = cap;
+        }
+        run->digest[run->ndigest++] = insn_digest(i);
+        return;
+    }
+    struct insn_stats *is = &run->is;
     if (i->pc < loop_head || i->pc >= loop_head + LOOP_BYTES) { is->other_pc++; return; }
     is->by_offset[i->pc - loop_head]++;
     if (i->regs.rflags & 0x8d5) is->status_flags_set++;
@@ -214,6 +262,8 @@ static int run_vm(struct run *run, const char *tag, const char *workloads, uint6
     s.vm_id = vmid;
     s.serial_log = run->console;
     s.stderr_log = run->qlog;
+    if (run->deterministic) s.icount = 0;
+    if (run->cpus) s.cpus = run->cpus;
     s.plugin_args[s.nplugin_args++] = qarg;
     for (int i = 0; i < nargs; i++) s.plugin_args[s.nplugin_args++] = args[i];
 
@@ -298,6 +348,14 @@ static int setup(void **state)
     const char *drop_args[] = {"filter=user", "overflow=drop", "batch=256", "sample_every=16"};
     drop_run.slow_reader_ms = 2;
     if (run_vm(&drop_run, "drop", "loop", 64u << 10, drop_args, 4) < 0) return -1;
+    const char *compact_args[] = {"mode=insn", "filter=user", "insn_format=compact"};
+    const char *literal_args[] = {"mode=insn", "filter=user", "insn_format=literal"};
+    compact_run.deterministic = literal_run.deterministic = true;
+    compact_run.collect = literal_run.collect = true;
+    if (run_vm(&compact_run, "compact", "loop", 16u << 20, compact_args, 3) < 0) return -1;
+    if (run_vm(&literal_run, "literal", "loop", 16u << 20, literal_args, 3) < 0) return -1;
+    smp_run.cpus = 2;
+    if (run_vm(&smp_run, "smp", "loop", 16u << 20, insn_args, 2) < 0) return -1;
     return 0;
 }
 
@@ -306,6 +364,11 @@ static int teardown(void **state)
     trace_reader_close(&block_run.r);
     trace_reader_close(&insn_run.r);
     trace_reader_close(&drop_run.r);
+    trace_reader_close(&compact_run.r);
+    trace_reader_close(&literal_run.r);
+    trace_reader_close(&smp_run.r);
+    free(compact_run.digest);
+    free(literal_run.digest);
     return 0;
 }
 
@@ -416,7 +479,10 @@ static void test_insn_mode_range(void **state)
     for (int k = 0; k < 16; k++)
         if (insn_run.is.by_offset[k]) fprintf(stderr, "insn records at loop+%d: %" PRIu64 "\n", k, insn_run.is.by_offset[k]);
     assert_int_equal(insn_run.is.at_head, LOOP_COUNT);
-    assert_int_equal(insn_run.r.records[REC_TRACE_INSN], 4u * LOOP_COUNT);
+    assert_int_equal(insn_run.r.insn_views, 4u * LOOP_COUNT);
+    assert_true(insn_run.r.records[REC_TRACE_INSNS] > 0);    /* insn_format=compact is the default */
+    assert_int_equal(insn_run.r.records[REC_TRACE_INSN], 0);
+    assert_int_equal(insn_run.r.bad_insns, 0);
     assert_int_equal(insn_run.is.other_pc, 0);
     assert_int_equal(insn_run.is.bad_regs, 0);
     assert_int_equal(insn_run.is.bad_mem, 0);
@@ -442,6 +508,61 @@ static void test_timestamps_monotonic(void **state)
     assert_true(insn_run.r.last_ts_us > insn_run.r.first_ts_us + 1000);
 }
 
+/* The two instruction formats describe the same execution identically: the
+ * same workload under --icount 0 (same instructions, same values), once with
+ * insn_format=compact (TRACE_INSNS, expanded by trace_reader) and once with
+ * insn_format=literal (one TRACE_INSN each); every instruction view (pc,
+ * bytes, disassembly, all 20 register words, memory accesses; not the
+ * timestamp, which is host time) agrees, in order.  filter=user over a whole
+ * workload: system calls, page faults and signals leave traced code, so
+ * full register reads, TB entries and within-TB deltas all occur. */
+static void test_insn_formats_agree(void **state)
+{
+    NEED_QEMU();
+    struct run *c = &compact_run, *l = &literal_run;
+    assert_int_equal(c->vm_rc, 0);
+    assert_int_equal(l->vm_rc, 0);
+    assert_true(c->r.end_seen && l->r.end_seen);
+    assert_int_equal(c->r.bad_records + c->r.bad_insns + l->r.bad_records, 0);
+    assert_int_equal(c->r.records[REC_TRACE_INSN], 0);
+    assert_true(c->r.records[REC_TRACE_INSNS] > 0);
+    assert_int_equal(l->r.records[REC_TRACE_INSNS], 0);
+    assert_int_equal(l->r.records[REC_TRACE_INSN], l->r.end.insns);
+    assert_int_equal(c->r.end.dropped + l->r.end.dropped, 0);
+    fprintf(stderr, "compact: %zu instructions in %" PRIu64 " TRACE_INSNS; literal: %zu TRACE_INSN\n", c->ndigest,
+            c->r.records[REC_TRACE_INSNS], l->ndigest);
+    assert_true(c->ndigest > 100000);
+    assert_int_equal(c->ndigest, c->r.end.insns);
+    assert_int_equal(c->ndigest, l->ndigest);
+    size_t first_diff = c->ndigest, ndiff = 0;
+    for (size_t k = 0; k < c->ndigest; k++)
+        if (c->digest[k] != l->digest[k]) {
+            if (first_diff == c->ndigest) first_diff = k;
+            ndiff++;
+        }
+    if (ndiff) fprintf(stderr, "%zu instructions differ, the first at index %zu\n", ndiff, first_diff);
+    assert_int_equal(ndiff, 0);
+}
+
+/* Two vCPUs (each has its own batch; they share the queue under a lock):
+ * every instruction of the loop arrives, expanded, with the loop's values.
+ * The order of records from different vCPUs is not the execution order (a
+ * migrated process's iterations may interleave), so the chain is not checked. */
+static void test_insn_mode_two_vcpus(void **state)
+{
+    NEED_QEMU();
+    struct run *r = &smp_run;
+    assert_int_equal(r->vm_rc, 0);
+    assert_true(r->r.end_seen);
+    assert_int_equal(r->r.bad_records + r->r.bad_insns + r->r.end.dropped, 0);
+    assert_int_equal(r->r.insn_views, 4u * LOOP_COUNT);
+    assert_int_equal(r->r.end.insns, 4u * LOOP_COUNT);
+    assert_int_equal(r->is.at_head, LOOP_COUNT);
+    assert_int_equal(r->is.other_pc, 0);
+    assert_int_equal(r->is.bad_regs, 0);
+    assert_int_equal(r->is.bad_mem, 0);
+}
+
 /* overflow=drop on a 64 KiB queue with a slow reader: records are dropped,
  * counted in TRACE_END, and the guest still finishes. */
 static void test_overflow_drop_counts(void **state)
@@ -465,6 +586,8 @@ int main(void)
         cmocka_unit_test(test_insn_mode_range),
         cmocka_unit_test(test_timestamps_monotonic),
         cmocka_unit_test(test_overflow_drop_counts),
+        cmocka_unit_test(test_insn_formats_agree),
+        cmocka_unit_test(test_insn_mode_two_vcpus),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,8 +7,11 @@
  * and prints key=value lines: records per type, bytes, exec entries,
  * instructions executed (from the exec stream), the TRACE_END totals, lag
  * percentiles (--lag: needs the plugin's time=monotonic), and the execution
- * count of every --pc address, and the N hottest TBs (--top N).  --raw counts
- * TRACE_SAMPLE and TRACE_INSN records by tag without decoding them.  Used by bench/bench_tracer.sh and by hand. */
+ * count of every --pc address, and the N hottest TBs (--top N).  Instruction
+ * records: records_insn (literal TRACE_INSN), records_insns (compact
+ * TRACE_INSNS, each expanded into TRACE_INSN views) and insn_views (the
+ * instructions either way).  --raw counts TRACE_SAMPLE and TRACE_INSN records
+ * by tag without decoding them, and TRACE_INSNS without expanding them.  Used by bench/bench_tracer.sh and by hand. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +54,11 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     printf("records_tb=%" PRIu64 "\nrecords_exec=%" PRIu64 "\nrecords_sample=%" PRIu64 "\nrecords_insn=%" PRIu64
+           "\nrecords_insns=%" PRIu64 "\ninsn_views=%" PRIu64 "\nbad_insns=%" PRIu64
            "\nrecords_end=%" PRIu64 "\nbad_records=%" PRIu64 "\nbytes=%" PRIu64 "\nexec_entries=%" PRIu64
            "\ninsns_from_exec=%" PRIu64 "\nunknown_tb_ids=%" PRIu64 "\nconsume_s=%.3f\nspan_us=%" PRIu64 "\n",
-           r.records[1], r.records[2], r.records[3], r.records[4], r.records[5], r.bad_records, r.bytes,
+           r.records[1], r.records[2], r.records[3], r.records[4], r.records[REC_TRACE_INSNS], r.insn_views,
+           r.bad_insns, r.records[5], r.bad_records, r.bytes,
            r.exec_entries, r.insns_executed, r.unknown_tb_ids, secs,
            r.last_ts_us - r.first_ts_us);
     struct rusage ru;

@@ -21,6 +21,15 @@ static uint32_t fx_ids[5] = { 1, 2, 3, 70000, 2 };
 static uint32_t fx_dts[5] = { 0, 1, 1, 5, 300 };
 static uint8_t fx_ops[8] = { 2, 0, 0, 3, 2, 1, 1, 20 };
 static uint8_t fx_payload[40];
+/* TRACE_INSNS: runs (tb 7 from instruction 0, two; tb 9 from instruction 1,
+ * one), three instructions with dt, masks (all, rax+rcx, none), 21 register
+ * words, access counts 1, 0, 2 and three packed accesses. */
+static const uint8_t fx_runs[16] = { 7, 0, 0, 0, 0, 0, 2, 0, 9, 0, 0, 0, 1, 0, 1, 0 };
+static const uint32_t fx_pdt[3] = { 0, 0, 3 };
+static const uint32_t fx_pmask[3] = { REC_PACK_ALL_REGS, 0x3, 0 };
+static uint64_t fx_pvals[21];
+static const uint16_t fx_pmem_n[3] = { 1, 0, 2 };
+static uint8_t fx_pmems[3 * REC_PACK_MEM_BYTES];
 
 static void fx_regs(struct x86_regs *r, uint64_t base)
 {
@@ -83,6 +92,14 @@ static int fx_record(uint32_t tag, struct rec *r)
         fx_inst[i].imms = (struct rec_u64s){ (uint32_t)(2 - i), fx_imms };
     }
     for (size_t i = 0; i < sizeof fx_payload; i++) fx_payload[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < 21; i++) fx_pvals[i] = 0x1000 * i + 1;
+    for (size_t i = 0; i < 3; i++) {     /* little-endian packing of fx_mem */
+        uint8_t *q = fx_pmems + REC_PACK_MEM_BYTES * i;
+        for (int k = 0; k < 8; k++) q[k] = (uint8_t)(fx_mem[i].addr >> (8 * k));
+        for (int k = 0; k < 8; k++) q[8 + k] = (uint8_t)(fx_mem[i].value >> (8 * k));
+        q[16] = fx_mem[i].size;
+        q[17] = fx_mem[i].is_store;
+    }
     memset(r, 0, sizeof *r);
     r->type = tag;
     switch (tag) {
@@ -125,6 +142,18 @@ static int fx_record(uint32_t tag, struct rec *r)
         t->disasm = rec_str_c("add rcx, 1");
         fx_regs(&t->regs, 9);
         t->mem = (struct rec_mems){ 2, fx_mem };
+        return 0;
+    }
+    case REC_TRACE_INSNS: {      /* the arrays are little-endian; so is every host we build on */
+        struct rec_trace_insns *t = &r->u.trace_insns;
+        t->vcpu = 2;
+        t->t0_us = 5000;
+        t->runs = (struct rec_bin){ fx_runs, sizeof fx_runs };
+        t->dt_us = (struct rec_bin){ (const uint8_t *)fx_pdt, sizeof fx_pdt };
+        t->reg_mask = (struct rec_bin){ (const uint8_t *)fx_pmask, sizeof fx_pmask };
+        t->reg_vals = (struct rec_bin){ (const uint8_t *)fx_pvals, sizeof fx_pvals };
+        t->mem_n = (struct rec_bin){ (const uint8_t *)fx_pmem_n, sizeof fx_pmem_n };
+        t->mems = (struct rec_bin){ fx_pmems, sizeof fx_pmems };
         return 0;
     }
     case REC_TRACE_END: {

@@ -52,6 +52,15 @@ static void test_args_defaults_and_values(void **state)
     assert_int_equal(a.ts_every, 16);
     assert_int_equal(parse(&a, err, "ts_every=1"), 0);
     assert_int_equal(a.ts_every, 1);
+    /* instruction mode's record format: compact unless asked */
+    tl_args_default(&a);
+    assert_int_equal(a.insn_format, TL_INSN_COMPACT);
+    assert_int_equal(parse(&a, err, "mode=insn,insn_format=literal"), 0);
+    assert_int_equal(a.insn_format, TL_INSN_LITERAL);
+    assert_int_equal(parse(&a, err, "insn_format=compact"), 0);
+    assert_int_equal(a.insn_format, TL_INSN_COMPACT);
+    assert_int_equal(parse(&a, err, "insn_format=packed"), -1);
+    assert_non_null(strstr(err, "insn_format='packed': expected compact or literal"));
 }
 
 static void test_args_errors_name_the_argument(void **state)

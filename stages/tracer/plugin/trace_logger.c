@@ -22,9 +22,13 @@
  * So an unsampled execution costs one small helper call, three inline
  * operations or compares, and one helper call per memory access.
  *
- * Instruction mode: a R_REGS callback per instruction reads the registers;
- * the record (with the memory accesses the instruction made) is sent when
- * the vCPU reaches its next instruction.
+ * Instruction mode: a R_REGS callback per instruction reads the registers
+ * that may have changed.  insn_format=compact (default) appends the
+ * instruction to the vCPU's TRACE_INSNS batch (tl_insns.h: register deltas,
+ * memory accesses, static facts by reference to the TRACE_TB), sent every
+ * 4096 instructions, 256 KiB or flush_us; insn_format=literal sends one
+ * TRACE_INSN per instruction (with the memory accesses it made) when the
+ * vCPU reaches its next instruction.
  *
  * Registers are read through qemu_plugin_read_register (gdbstub layout:
  * rax rbx rcx rdx rsi rdi rbp rsp r8..r15 rip eflags ... fs_base gs_base ...
@@ -48,6 +52,7 @@
 #include "shmq.h"
 #include "tl_args.h"
 #include "tl_decode.h"
+#include "tl_insns.h"
 #include "x86_state.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -75,10 +80,12 @@ struct tb_sched {             /* one per vCPU, per TB; touched only when a sampl
 
 struct tl_insn {              /* instruction mode: static facts of one instruction */
     uint64_t pc;
+    uint32_t tb_id;           /* its TB's id (insn_format=compact refers to it) */
     uint32_t writes;          /* x86_regs words to read again after it (tl_insn_reread) */
     uint16_t idx;             /* position in its TB */
     uint8_t len;
     uint8_t bytes[15];
+    uint8_t disasm_len;
     char disasm[TL_DISASM_MAX];
 };
 
@@ -137,6 +144,7 @@ struct vcpu_state {
     uint64_t insn_ts;
     uint64_t ts_base_us, ts_base_tsc, ts_last_us;   /* vcpu_now_us's anchor */
     uint64_t pub_tsc, unpub_bytes;                  /* TRACE_INSN records not yet published */
+    struct tl_pack *pack;                           /* insn_format=compact: the TRACE_INSNS being built */
     /* counters (block mode: blocks counts the entries flushed; insns is in flags) */
     uint64_t insns, blocks, samples;
     GByteArray *regbuf;
@@ -166,6 +174,7 @@ static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_
 static struct rec_buf trans_rb;        /* under tb_lock */
 static struct tl_mode_memory mode_memory;  /* under tb_lock */
 static _Atomic bool push_error_said;
+static size_t pack_max_bytes;          /* insn_format=compact: largest TRACE_INSNS */
 
 static uint64_t now_mono_us(void)
 {
@@ -381,8 +390,10 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     if (!regs_found) find_registers();
     /* QEMU grows (reallocates) scoreboards before a new vCPU's init
      * callback, and all vCPUs of a system VM exist before any runs, so
-     * every cached entry pointer is refreshed here. */
-    for (int i = 0; i < max_vcpus; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
+     * every cached entry pointer is refreshed here (only those of vCPUs
+     * that exist yet: QEMU asserts the index). */
+    int exist = qemu_plugin_num_vcpus();
+    for (int i = 0; i < max_vcpus && i < exist; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
     /* A vCPU that comes up after TBs exist (CPU hotplug; a system VM makes
      * all of them first) starts their countdowns from its schedule. */
     for (guint i = 1; i < tbs_by_id->len; i++) {
@@ -538,25 +549,39 @@ static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t
 
 /* ---- instruction mode ------------------------------------------------------------------ */
 
+/* insn_format=literal: the instruction in flight as one TRACE_INSN, encoded
+ * straight into the queue (no rec_buf and copy), published later in a bunch
+ * (publish_insns). */
 static void send_insn(struct vcpu_state *v)
 {
     if (!v->insn) return;
-    struct rec_trace_insn r = {
+    struct rec r = { .type = REC_TRACE_INSN };
+    r.u.trace_insn = (struct rec_trace_insn){
         .ts_us = v->insn_ts,
         .pc = v->insn->pc,
         .bytes = { v->insn->bytes, v->insn->len },
-        .disasm = rec_str_c(v->insn->disasm),
+        .disasm = { v->insn->disasm, v->insn->disasm_len },
         .regs = v->pre,
         .mem = { v->nmem, v->mem },
     };
-    struct rec_error err;
-    rec_buf_reset(&v->rb);
-    if (rec_encode_trace_insn(&v->rb, &r, &err) < 0) encode_failed("TRACE_INSN", &err);
-    else {
-        push_record(&v->rb, false);
-        v->unpub_bytes += v->rb.len;
-    }
     v->insn = NULL;
+    struct rec_error err;
+    size_t max = rec_encode_bound(&r, &err), len = 0;
+    if (max == (size_t)-1) {
+        encode_failed("TRACE_INSN", &err);
+        return;
+    }
+    int rc;
+    queue_lock_vcpu();
+    void *dst = shmq_reserve(queue, max, args.drop ? 0 : -1, &rc);
+    if (dst) {
+        if (rec_encode_to(dst, max, &r, &len, &err) < 0) rc = -1;   /* cannot happen: the bound validated r */
+        else shmq_submit(queue, len);
+    }
+    queue_unlock_vcpu();
+    if (rc == -1) encode_failed("TRACE_INSN", &err);
+    else if (rc != SHMQ_OK) push_failed(rc, max);
+    else v->unpub_bytes += len;
 }
 
 /* Instruction records are published in bunches (256 KiB, or flush_us after
@@ -599,6 +624,65 @@ static void on_insn_exec(unsigned int vcpu_index, void *udata)
     v->nmem = 0;
     v->mem_active = args.mem;
     v->insns++;
+}
+
+/* insn_format=compact: send the vCPU's TRACE_INSNS batch (published at
+ * once, with the TRACE_TB records written before it). */
+static void send_pack(unsigned int vcpu_index, struct vcpu_state *v, uint64_t tsc)
+{
+    if (v->pack->n == 0) return;
+    struct rec r = { .type = REC_TRACE_INSNS };
+    tl_pack_record(v->pack, (uint16_t)vcpu_index, &r.u.trace_insns);
+    push_encoded(&r, "TRACE_INSNS");
+    tl_pack_reset(v->pack);
+    v->pub_tsc = tsc;
+}
+
+/* insn_format=compact: the instruction joins the vCPU's batch.  The
+ * registers are read as in on_insn_exec (only what can have changed); the
+ * batch keeps only the words that did change, and sends itself when the
+ * next instruction might not fit or flush_us after the last send. */
+static void on_insn_exec_compact(unsigned int vcpu_index, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    const struct tl_insn *in = udata, *prev = v->insn;
+    struct tl_pack *p = v->pack;
+    uint64_t tsc = __rdtsc();
+    if (p->n && (!tl_pack_room(p, pack_max_bytes) || tsc - v->pub_tsc > flush_tsc)) send_pack(vcpu_index, v, tsc);
+    /* the reasoning of on_insn_exec: within a TB only what the previous
+     * instruction writes changes; at a TB entry also rsp and rflags; after
+     * untraced code everything */
+    struct vcpu_flags *f = v->flags;
+    uint32_t maybe;
+    bool follows = prev && !f->left_traced && in->idx > 0 && prev == in - 1;
+    if (!prev || f->left_traced) {
+        read_regs(v, &v->pre);
+        maybe = REC_PACK_ALL_REGS;
+    } else {
+        maybe = follows ? prev->writes : prev->writes | 1u << X86_RSP | 1u << 17;
+        read_regs_mask(v, &v->pre, maybe);
+    }
+    f->left_traced = 0;
+    v->pre.rip = in->pc;
+    v->insn = in;
+    tl_pack_add(p, in->tb_id, in->idx, !follows, vcpu_now_us(v, tsc), &v->pre, maybe);
+    v->insns++;
+}
+
+/* insn_format=compact: memory accesses go straight into the batch. */
+static void on_insn_mem_compact(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
+    uint64_t value = 0;
+    switch (mv.type) {
+    case QEMU_PLUGIN_MEM_VALUE_U8: value = mv.data.u8; break;
+    case QEMU_PLUGIN_MEM_VALUE_U16: value = mv.data.u16; break;
+    case QEMU_PLUGIN_MEM_VALUE_U32: value = mv.data.u32; break;
+    case QEMU_PLUGIN_MEM_VALUE_U64: value = mv.data.u64; break;
+    case QEMU_PLUGIN_MEM_VALUE_U128: value = mv.data.u128.low; break;
+    }
+    tl_pack_mem(vcpus[vcpu_index].pack, vaddr, value, (uint8_t)(1u << qemu_plugin_mem_size_shift(info)),
+                qemu_plugin_mem_is_store(info));
 }
 
 static void on_insn_tb_exec(unsigned int vcpu_index, void *udata)
@@ -740,6 +824,8 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                 t->insns[i].len = lens[i];
                 memcpy(t->insns[i].bytes, code + off, lens[i]);
                 memcpy(t->insns[i].disasm, dis[i], TL_DISASM_MAX);
+                t->insns[i].disasm_len = (uint8_t)strnlen(dis[i], TL_DISASM_MAX - 1);
+                t->insns[i].tb_id = t->id;
             }
             off += lens[i];
         }
@@ -768,11 +854,14 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                                                  QEMU_PLUGIN_MEM_RW, NULL);
     } else {
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_insn_tb_exec, QEMU_PLUGIN_CB_NO_REGS, t);
+        bool compact = args.insn_format == TL_INSN_COMPACT;
         for (size_t i = 0; i < n; i++) {
             struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_insn_exec, QEMU_PLUGIN_CB_R_REGS, &t->insns[i]);
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, compact ? on_insn_exec_compact : on_insn_exec,
+                                                   QEMU_PLUGIN_CB_R_REGS, &t->insns[i]);
             if (args.mem)
-                qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
+                qemu_plugin_register_vcpu_mem_cb(insn, compact ? on_insn_mem_compact : on_mem, QEMU_PLUGIN_CB_NO_REGS,
+                                                 QEMU_PLUGIN_MEM_RW, NULL);
         }
     }
 }
@@ -781,8 +870,11 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 static void on_vcpu_idle(qemu_plugin_id_t id, unsigned int vcpu_index)
 {
-    /* A halted vCPU sends what it has so the consumer's lag stays bounded. */
-    if ((int)vcpu_index < max_vcpus) flush_exec(vcpu_index, &vcpus[vcpu_index]);
+    /* A halted vCPU sends what it has so the consumer's lag stays bounded
+     * (its instruction in flight is complete: it cannot make more accesses). */
+    if ((int)vcpu_index >= max_vcpus) return;
+    if (vcpus[vcpu_index].pack) send_pack(vcpu_index, &vcpus[vcpu_index], __rdtsc());
+    flush_exec(vcpu_index, &vcpus[vcpu_index]);
 }
 
 static void on_plugin_exit(qemu_plugin_id_t id, void *p)
@@ -790,7 +882,8 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
     struct rec_trace_end e = { .reason = rec_str_c("guest exit") };
     for (int i = 0; i < max_vcpus; i++) {
         struct vcpu_state *v = &vcpus[i];
-        if (args.mode == TL_MODE_INSN) send_insn(v);
+        if (v->pack) send_pack((unsigned)i, v, __rdtsc());
+        else if (args.mode == TL_MODE_INSN) send_insn(v);
         flush_exec((unsigned)i, v);
         e.insns += v->insns + qemu_plugin_u64_get(
             qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, insns), (unsigned)i);
@@ -870,7 +963,14 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         vcpus[i].mem = g_new(struct x86_mem_access, REC_MAX_MEMS);
         vcpus[i].regbuf = g_byte_array_sized_new(64);
         rec_buf_init(&vcpus[i].rb);
+        if (args.mode == TL_MODE_INSN && args.insn_format == TL_INSN_COMPACT) {
+            vcpus[i].pack = g_new0(struct tl_pack, 1);
+            if (tl_pack_init(vcpus[i].pack) < 0) g_error("trace_logger: out of memory");
+        }
     }
+    /* A TRACE_INSNS stays well inside the queue's largest record and is
+     * published at least every 256 KiB (one consumer wake-up per batch). */
+    pack_max_bytes = shmq_max_record(queue) < (256u << 10) ? (size_t)shmq_max_record(queue) : (256u << 10);
     rec_buf_init(&trans_rb);
     tl_mode_memory_init(&mode_memory);
     flags_sb = qemu_plugin_scoreboard_new(sizeof(struct vcpu_flags));
