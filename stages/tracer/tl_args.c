@@ -21,9 +21,9 @@ void tl_args_default(struct tl_args *a)
     a->sample_every = 1000;
     a->filter = TL_FILTER_ALL;
     a->timestamps = true;
-    a->ts_every = 16;
+    a->ts_every = 64;
     a->mem = true;
-    a->batch = 16384;
+    a->batch = 65536;
     a->flush_us = 1000;
 }
 
@@ -166,9 +166,9 @@ const char *tl_args_usage(void)
            "overflow=block|drop full queue: wait (default) or drop and count\n"
            "timestamps=on|off   per-entry µs offsets in TRACE_EXEC (default on)\n"
            "ts_every=N          read the TSC at every Nth block entry, the entries between share it\n"
-           "                    (power of 2 in 1..256, default 16; 1 = every entry)\n"
+           "                    (power of 2 in 1..256, default 64; 1 = every entry)\n"
            "mem=on|off          memory accesses in samples and insn records (default on)\n"
-           "batch=N             TRACE_EXEC entries per record (default 16384, max 65536)\n"
+           "batch=N             TRACE_EXEC entries per record (default and max 65536)\n"
            "flush_us=US         send a partial batch after US µs (default 1000)\n"
            "time=relative|monotonic  timestamps since trace start (default) or CLOCK_MONOTONIC µs\n";
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <Zydis/Zydis.h>
 
 #include "../../stages/tracer/tl_args.h"
 #include "../../stages/tracer/tl_decode.h"
@@ -49,7 +50,8 @@ static void test_args_defaults_and_values(void **state)
     assert_string_equal(a.queue, "/dev/shm/qemu_trace_0");
     assert_int_equal(a.queue_size, 16u << 20);
     assert_int_equal(a.mode, TL_MODE_BLOCK);
-    assert_int_equal(a.ts_every, 16);
+    assert_int_equal(a.ts_every, 64);
+    assert_int_equal(a.batch, 65536);
     assert_int_equal(parse(&a, err, "ts_every=1"), 0);
     assert_int_equal(a.ts_every, 1);
     /* instruction mode's record format: compact unless asked */
@@ -164,6 +166,40 @@ static void test_disasm(void **state)
     assert_string_equal(out, "(bad)");
 }
 
+/* tl_disasm keeps its decoders and formatter across calls: it must say
+ * exactly what Zydis's one-shot ZydisDisassembleIntel says, in every mode,
+ * on whatever bytes (random ones decode to a wide mix of instructions). */
+static void test_disasm_matches_zydis(void **state)
+{
+    static const struct { int bits; ZydisMachineMode mm; } modes[] = {
+        {16, ZYDIS_MACHINE_MODE_LEGACY_16}, {32, ZYDIS_MACHINE_MODE_LEGACY_32}, {64, ZYDIS_MACHINE_MODE_LONG_64},
+    };
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    int decoded = 0;
+    for (int i = 0; i < 30000; i++) {
+        uint8_t b[15];
+        for (size_t k = 0; k < sizeof b; k++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            b[k] = (uint8_t)x;
+        }
+        int m = i % 3;
+        uint64_t pc = x & 0xffffffffffffu;
+        char got[TL_DISASM_MAX], want[TL_DISASM_MAX];
+        ZydisDisassembledInstruction d;
+        size_t n = tl_disasm(modes[m].bits, pc, b, sizeof b, got, sizeof got);
+        if (ZYAN_FAILED(ZydisDisassembleIntel(modes[m].mm, pc, b, sizeof b, &d))) {
+            assert_int_equal(n, 0);
+            assert_string_equal(got, "(bad)");
+            continue;
+        }
+        snprintf(want, sizeof want, "%s", d.text);
+        assert_int_equal(n, d.info.length);
+        assert_string_equal(got, want);
+        decoded++;
+    }
+    assert_true(decoded > 20000);
+}
+
 static uint32_t writes(const char *hex)
 {
     uint8_t b[15];
@@ -271,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_mode_resolution),
         cmocka_unit_test(test_disasm),
+        cmocka_unit_test(test_disasm_matches_zydis),
         cmocka_unit_test(test_insn_write_sets),
         cmocka_unit_test(test_insn_rereads),
         cmocka_unit_test(test_vm_command_line),

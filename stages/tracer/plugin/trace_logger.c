@@ -956,6 +956,16 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "trace_logger: cannot open the queue %s as producer: %s\n", args.queue, shmq_last_error());
         return -1;
     }
+    /* A TRACE_EXEC (8 bytes per entry) stays within a quarter of the queue,
+     * so a small queue still takes every batch. */
+    uint64_t fit = shmq_capacity(queue) / 4 / 8;
+    if (args.mode == TL_MODE_BLOCK && args.batch > fit) {
+        char line[200];
+        snprintf(line, sizeof line, "trace_logger: batch=%u lowered to %" PRIu64 " to fit the %" PRIu64
+                 "-byte queue\n", args.batch, fit ? fit : 1, shmq_capacity(queue));
+        qemu_plugin_outs(line);
+        args.batch = fit ? (uint32_t)fit : 1;
+    }
     vcpus = g_new0(struct vcpu_state, max_vcpus);
     for (int i = 0; i < max_vcpus; i++) {
         vcpus[i].ids = g_new(uint32_t, args.batch);
