@@ -3,6 +3,10 @@
 # ways in one go, side by side:
 #   bare        QEMU (TCG) without a plugin                          (reference)
 #   hotblocks   QEMU's own contrib/plugins/hotblocks.c (counts TBs)   (reference)
+#   floor       bench/tracer_floor_plugin.c: only the QEMU callbacks block mode
+#               cannot do without (one per executed TB, one per memory access),
+#               empty: the floor under block mode                   (reference)
+#   floor_nomem     the same without the memory callbacks          (reference)
 #   block       trace_logger.so, block mode, default sampling, filter=all
 #   block_nomem     the same with mem=off                             (ablation)
 #   block_stream    mem=off and no samples: the ordered block stream alone (ablation)
@@ -38,7 +42,7 @@ cd "$root"
 BUILD=${BUILD:-build}
 WORKLOADS=${TCGL_BENCH_WORKLOADS:-checksum,sort,matmul,interp}
 REPS=${TCGL_BENCH_REPS:-2}
-CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks block block_nomem block_stream insn insn_raw insn_literal}
+CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem block block_nomem block_stream insn insn_raw insn_literal}
 tracer=$BUILD/bin/tracer
 consume=$BUILD/tests/tools/trace_consume
 for f in "$tracer" "$consume" "$BUILD/lib/trace_logger.so" "$BUILD/tracer/vmlinux" "$BUILD/tracer/initramfs.cpio.gz"; do
@@ -50,6 +54,7 @@ hb_src=build/deps/qemu-src/contrib/plugins/hotblocks.c
 tmp=$(mktemp -d /tmp/bench_tracer.XXXXXX)
 trap 'rm -rf "$tmp"; rm -f /dev/shm/qemu_trace_bench_$$_*' EXIT
 cc -shared -fPIC -O2 $(pkg-config --cflags glib-2.0) -Ibuild/deps/include "$hb_src" -o "$tmp/libhotblocks.so"
+cc -shared -fPIC -O2 $(pkg-config --cflags glib-2.0) -Ibuild/deps/include bench/tracer_floor_plugin.c -o "$tmp/libfloor.so"
 
 now() { date +%s.%N; }
 # run_vm RUN [tracer options...]: leaves RUN.wall and RUN.time ("user sys")
@@ -85,6 +90,8 @@ run_config() {   # run_config CONFIG RUN
     case $1 in
         bare) run_vm "$2" --no-plugin ;;
         hotblocks) run_vm "$2" --plugin "$tmp/libhotblocks.so" ;;
+        floor) run_vm "$2" --plugin "$tmp/libfloor.so" ;;
+        floor_nomem) run_vm "$2" --plugin "$tmp/libfloor.so" --plugin-arg mem=off ;;
         block) run_traced "$2" ;;
         block_nomem) run_traced "$2" mem=off ;;
         block_stream) run_traced "$2" mem=off sample_first=0 sample_every=0 ;;
@@ -127,6 +134,8 @@ for n in $CONFIGS; do
     case $n in
         bare) label="QEMU, no plugin" ;;
         hotblocks) label="QEMU + hotblocks (reference)" ;;
+        floor) label="QEMU + empty exec+mem callbacks (floor)" ;;
+        floor_nomem) label="  same, no mem callbacks" ;;
         block) label="trace_logger block, filter=all" ;;
         block_nomem) label="  same, mem=off" ;;
         block_stream) label="  same, mem=off, no samples" ;;
