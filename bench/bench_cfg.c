@@ -23,6 +23,7 @@
 #include "../stages/cfg/cfg_checkpoint.h"
 #include "../stages/cfg/cfg_record.h"
 #include "records.h"
+#include "xorshift.h"
 
 #define NTB 2000u
 #define NEXEC 4000000u
@@ -38,8 +39,7 @@ static double now(void)
 static uint64_t rng = 88172645463325252ull;
 static uint32_t rnd(void)
 {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (uint32_t)rng;
+    return (uint32_t)xorshift64(&rng);
 }
 
 int main(void)

@@ -20,6 +20,7 @@
 
 #include "../stages/offload/speedup.h"
 #include "../stages/synth/synth.h"
+#include "xorshift.h"
 
 struct corpus_block {
     const char *name, *cls, *text;
@@ -58,11 +59,10 @@ static const struct corpus_block corpus[] = {
 #define NSAMPLES 64
 #define ARENA 0x20000000ull
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rng = XORSHIFT64_SEED;
 static uint64_t rnd(void)
 {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return rng;
+    return xorshift64(&rng);
 }
 
 /* Samples: random registers; rcx, rsi, rdi point into one arena page per

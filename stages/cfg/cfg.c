@@ -8,6 +8,7 @@
 
 #include "array.h"
 #include "log.h"
+#include "xorshift.h"
 
 #define TB_DENSE_MAX (1u << 22)     /* tb ids below this index a flat array */
 #define CFG_MAX_VCPUS 4096u
@@ -545,9 +546,7 @@ uint64_t cfg_edge_count(const struct cfg *g, const struct cfg_block *from, const
 
 static uint64_t cfg_rand(struct cfg *g)
 {
-    uint64_t x = g->rng;
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-    return g->rng = x;
+    return xorshift64(&g->rng);
 }
 
 bool cfg_add_sample(struct cfg *g, uint32_t tb_id, uint64_t pc, uint64_t exec_seq,

@@ -21,6 +21,7 @@
 
 #include "records.h"
 #include "shmq.h"
+#include "xorshift.h"
 
 static char qpath[128], outpath[128], peer[512];
 
@@ -113,9 +114,8 @@ static void test_shmq_10m_records_in_order(void **state)
 
 static uint64_t rnd(void)
 {
-    static uint64_t x = 0x9e3779b97f4a7c15ull;
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-    return x;
+    static uint64_t x = XORSHIFT64_SEED;
+    return xorshift64(&x);
 }
 
 static void test_shmq_consumer_sigkill_resumes_without_loss(void **state)

@@ -36,16 +36,14 @@
 
 #include "log.h"
 #include "stage.h"
+#include "xorshift.h"
 
 #define OVERSIZE 300000u
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_state = XORSHIFT64_SEED;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return xorshift64(&rng_state);
 }
 
 /* Depth-first: the first bin object in the tree, or NULL. */

@@ -15,6 +15,7 @@
 #include "../../stages/tracer/tl_args.h"
 #include "../../stages/tracer/tl_decode.h"
 #include "../../stages/tracer/vm_launch.h"
+#include "xorshift.h"
 
 static int parse(struct tl_args *a, char *err, const char *s)
 {
@@ -174,14 +175,11 @@ static void test_disasm_matches_zydis(void **state)
     static const struct { int bits; ZydisMachineMode mm; } modes[] = {
         {16, ZYDIS_MACHINE_MODE_LEGACY_16}, {32, ZYDIS_MACHINE_MODE_LEGACY_32}, {64, ZYDIS_MACHINE_MODE_LONG_64},
     };
-    uint64_t x = 0x9e3779b97f4a7c15u;
+    uint64_t x = XORSHIFT64_SEED;
     int decoded = 0;
     for (int i = 0; i < 30000; i++) {
         uint8_t b[15];
-        for (size_t k = 0; k < sizeof b; k++) {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            b[k] = (uint8_t)x;
-        }
+        for (size_t k = 0; k < sizeof b; k++) b[k] = (uint8_t)xorshift64(&x);
         int m = i % 3;
         uint64_t pc = x & 0xffffffffffffu;
         char got[TL_DISASM_MAX], want[TL_DISASM_MAX];

@@ -16,6 +16,7 @@
 
 #include "records.h"
 #include "../../stages/tracer/tl_insns.h"
+#include "xorshift.h"
 
 /* ---- two TBs, as TRACE_TB records ------------------------------------------------ */
 /* TB 1 at 0x401000: mov rax,[rdi]; add rcx,rax; push rbx.  TB 2 at 0x402000: dec rcx; jnz. */
@@ -67,13 +68,10 @@ struct lit {
 };
 static struct lit *stream;
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t rng = XORSHIFT64_SEED;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return xorshift64(&rng);
 }
 
 /* Executions of TB 1 and TB 2 (sometimes cut short, as by an exception),
