@@ -12,7 +12,8 @@
  *   3. overflow=drop with a small queue and a slow reader: drops are counted;
  *   4./5. instruction mode, filter=user, deterministic (--icount 0), once
  *      per insn_format: the compact stream, expanded, equals the literal one;
- *   6. instruction mode on the loop with two vCPUs.
+ *   6. instruction mode on the loop with two vCPUs;
+ *   7. block mode on the loop with two vCPUs (per-vCPU sample countdowns).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -75,7 +76,7 @@ struct run {
     size_t ndigest, digest_cap;
     volatile bool stop;
 };
-static struct run block_run, insn_run, drop_run, compact_run, literal_run, smp_run;
+static struct run block_run, insn_run, drop_run, compact_run, literal_run, smp_run, smp_block_run;
 
 static void on_tb(const struct rec_trace_tb *t, void *ctx)
 {
@@ -356,6 +357,8 @@ static int setup(void **state)
     if (run_vm(&literal_run, "literal", "loop", 16u << 20, literal_args, 3) < 0) return -1;
     smp_run.cpus = 2;
     if (run_vm(&smp_run, "smp", "loop", 16u << 20, insn_args, 2) < 0) return -1;
+    smp_block_run.cpus = 2;
+    if (run_vm(&smp_block_run, "smpblock", "loop", 16u << 20, block_args, 3) < 0) return -1;
     return 0;
 }
 
@@ -367,6 +370,7 @@ static int teardown(void **state)
     trace_reader_close(&compact_run.r);
     trace_reader_close(&literal_run.r);
     trace_reader_close(&smp_run.r);
+    trace_reader_close(&smp_block_run.r);
     free(compact_run.digest);
     free(literal_run.digest);
     return 0;
@@ -563,6 +567,28 @@ static void test_insn_mode_two_vcpus(void **state)
     assert_int_equal(r->is.bad_mem, 0);
 }
 
+/* Block mode with two vCPUs: each vCPU has its own sample countdown per TB
+ * (a column of the countdown scoreboards), so the loop keeps its exact
+ * count and every sample its known values.  The guest may move the loop
+ * from one vCPU to the other; each vCPU then samples its own first 8 and
+ * every 1000th after, which is never fewer than one vCPU's 131. */
+static void test_block_mode_two_vcpus(void **state)
+{
+    NEED_QEMU();
+    struct run *r = &smp_block_run;
+    struct loop_samples *ls = &r->ls;
+    assert_int_equal(r->vm_rc, 0);
+    assert_true(r->r.end_seen);
+    assert_int_equal(r->r.bad_records + r->r.end.dropped, 0);
+    assert_int_equal(trace_reader_execs_at(&r->r, loop_head), LOOP_COUNT);
+    assert_true(ls->n >= 131);
+    assert_int_equal(ls->bad_rcx, 0);
+    assert_int_equal(ls->bad_rbx, 0);
+    assert_int_equal(ls->bad_rdi, 0);
+    assert_int_equal(ls->bad_mem, 0);
+    assert_int_equal(ls->bad_post, 0);
+}
+
 /* overflow=drop on a 64 KiB queue with a slow reader: records are dropped,
  * counted in TRACE_END, and the guest still finishes. */
 static void test_overflow_drop_counts(void **state)
@@ -588,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_overflow_drop_counts),
         cmocka_unit_test(test_insn_formats_agree),
         cmocka_unit_test(test_insn_mode_two_vcpus),
+        cmocka_unit_test(test_block_mode_two_vcpus),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
