@@ -137,6 +137,41 @@ size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *o
     return insn.length;
 }
 
+bool tl_insn_may_access_memory(int mode, const uint8_t *code, size_t len)
+{
+    ZydisMachineMode mm;
+    ZydisStackWidth sw;
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    const ZydisDecoder *dec = zydis_mode(mode, &mm, &sw) ? cached_decoder(mode) : NULL;
+    if (!dec || ZYAN_FAILED(ZydisDecoderDecodeFull(dec, code, len, &insn, ops))) return true;
+    switch (insn.meta.category) {
+    case ZYDIS_CATEGORY_BINARY: case ZYDIS_CATEGORY_LOGICAL: case ZYDIS_CATEGORY_SHIFT:
+    case ZYDIS_CATEGORY_ROTATE: case ZYDIS_CATEGORY_BITBYTE: case ZYDIS_CATEGORY_CMOV:
+    case ZYDIS_CATEGORY_SETCC: case ZYDIS_CATEGORY_COND_BR: case ZYDIS_CATEGORY_UNCOND_BR:
+    case ZYDIS_CATEGORY_DATAXFER: case ZYDIS_CATEGORY_CONVERT: case ZYDIS_CATEGORY_MISC:
+    case ZYDIS_CATEGORY_FLAGOP: case ZYDIS_CATEGORY_NOP: case ZYDIS_CATEGORY_WIDENOP:
+    case ZYDIS_CATEGORY_SEMAPHORE: case ZYDIS_CATEGORY_DECIMAL: case ZYDIS_CATEGORY_BMI1:
+    case ZYDIS_CATEGORY_BMI2: case ZYDIS_CATEGORY_LZCNT: case ZYDIS_CATEGORY_ADOX_ADCX:
+    case ZYDIS_CATEGORY_SSE: case ZYDIS_CATEGORY_AVX: case ZYDIS_CATEGORY_AVX2:
+    case ZYDIS_CATEGORY_LOGICAL_FP: case ZYDIS_CATEGORY_MMX: case ZYDIS_CATEGORY_BLEND:
+    case ZYDIS_CATEGORY_BROADCAST:
+        break;
+    default:
+        return true;
+    }
+    if (insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) return true;
+    for (ZyanU8 i = 0; i < insn.operand_count; i++) {
+        const ZydisDecodedOperand *op = &ops[i];
+        if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.type != ZYDIS_MEMOP_TYPE_AGEN) return true;
+        if (op->type == ZYDIS_OPERAND_TYPE_POINTER) return true;
+        if (op->type == ZYDIS_OPERAND_TYPE_REGISTER && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+            ZydisRegisterGetClass(op->reg.value) == ZYDIS_REGCLASS_SEGMENT)
+            return true;
+    }
+    return false;
+}
+
 int tl_cpl(const struct tl_mode_hint *h)
 {
     if (!h->has_regs) return -1;

@@ -73,6 +73,20 @@ uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len);
  * "Status flags are not recorded"). */
 uint32_t tl_insn_reread(int mode, const uint8_t *code, size_t len);
 
+/* Whether an instruction may make a memory access that QEMU reports to a
+ * plugin's memory callbacks.  False only for instructions Zydis decodes, of
+ * a plain computational category (arithmetic, logic, shifts, bit tests,
+ * moves, conditional moves and sets, conversions, near jumps, flag
+ * operations, SSE/AVX, NOP, ...), with no memory or far-pointer operand,
+ * explicit or hidden (lea's address generation is not an access), and no
+ * segment register written (a segment load reads a descriptor).  Anything
+ * else — stack, string, I/O-string, system, interrupt, x87 and unknown
+ * instructions, and whatever does not decode — may.  Block mode registers
+ * its memory callback only where this says true: the callback of an
+ * instruction that never accesses memory is never called, but QEMU still
+ * sets up its memory-callback state around that instruction. */
+bool tl_insn_may_access_memory(int mode, const uint8_t *code, size_t len);
+
 /* Privilege level from a CS selector read at translation time: CS.RPL in
  * protected mode, 0 in real mode (CR0.PE clear); -1 when unknown. */
 int tl_cpl(const struct tl_mode_hint *h);

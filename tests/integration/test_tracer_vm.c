@@ -13,7 +13,10 @@
  *   4./5. instruction mode, filter=user, deterministic (--icount 0), once
  *      per insn_format: the compact stream, expanded, equals the literal one;
  *   6. instruction mode on the loop with two vCPUs;
- *   7. block mode on the loop with two vCPUs (per-vCPU sample countdowns).
+ *   7. block mode with two vCPUs, filter=all, memcb=every: per-vCPU sample
+ *      countdowns, and a memory callback on every instruction that counts
+ *      the accesses of instructions tl_insn_may_access_memory calls free of
+ *      them (the boot's kernel code included).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -358,7 +361,8 @@ static int setup(void **state)
     smp_run.cpus = 2;
     if (run_vm(&smp_run, "smp", "loop", 16u << 20, insn_args, 2) < 0) return -1;
     smp_block_run.cpus = 2;
-    if (run_vm(&smp_block_run, "smpblock", "loop", 16u << 20, block_args, 3) < 0) return -1;
+    const char *smp_block_args[] = {"filter=all", "sample_first=8", "sample_every=1000", "memcb=every"};
+    if (run_vm(&smp_block_run, "smpblock", "loop", 16u << 20, smp_block_args, 4) < 0) return -1;
     return 0;
 }
 
@@ -589,6 +593,20 @@ static void test_block_mode_two_vcpus(void **state)
     assert_int_equal(ls->bad_post, 0);
 }
 
+/* Block mode puts its memory callback only on instructions that may access
+ * memory (tl_insn_may_access_memory); with memcb=every the others get one
+ * too, marked, and the plugin counts their accesses: none, over the whole
+ * boot and workload, kernel and user code, both vCPUs. */
+static void test_memory_classification(void **state)
+{
+    NEED_QEMU();
+    struct run *r = &smp_block_run;
+    assert_int_equal(r->vm_rc, 0);
+    assert_true(r->kernel_tbs > 10000);
+    assert_true(file_has(r->qlog, "trace_logger: end: "));
+    assert_true(file_has(r->qlog, " mem_misclassified=0 "));
+}
+
 /* overflow=drop on a 64 KiB queue with a slow reader: records are dropped,
  * counted in TRACE_END, and the guest still finishes. */
 static void test_overflow_drop_counts(void **state)
@@ -615,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_insn_formats_agree),
         cmocka_unit_test(test_insn_mode_two_vcpus),
         cmocka_unit_test(test_block_mode_two_vcpus),
+        cmocka_unit_test(test_memory_classification),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -52,6 +52,10 @@ static void test_args_defaults_and_values(void **state)
     assert_int_equal(a.queue_size, 16u << 20);
     assert_int_equal(a.mode, TL_MODE_BLOCK);
     assert_int_equal(a.ts_every, 64);
+    assert_false(a.memcb_every);
+    assert_int_equal(parse(&a, err, "memcb=every"), 0);
+    assert_true(a.memcb_every);
+    tl_args_default(&a);
     assert_int_equal(a.batch, 65536);
     assert_int_equal(parse(&a, err, "ts_every=1"), 0);
     assert_int_equal(a.ts_every, 1);
@@ -79,6 +83,8 @@ static void test_args_errors_name_the_argument(void **state)
     assert_int_equal(parse(&a, err, "range=0x2000-0x1000"), -1);
     assert_non_null(strstr(err, "range="));
     assert_int_equal(parse(&a, err, "batch=70000"), -1);
+    assert_int_equal(parse(&a, err, "memcb=some"), -1);
+    assert_non_null(strstr(err, "memcb='some'"));
     assert_int_equal(parse(&a, err, "vm_id=a/b"), -1);
     assert_int_equal(parse(&a, err, "sample_every=-1"), -1);
     assert_int_equal(parse(&a, err, "ts_every=12"), -1);      /* not a power of 2 */
@@ -198,16 +204,62 @@ static void test_disasm_matches_zydis(void **state)
     assert_true(decoded > 20000);
 }
 
-static uint32_t writes(const char *hex)
+static size_t unhex(const char *hex, uint8_t b[15])
 {
-    uint8_t b[15];
     size_t n = 0;
-    for (; hex[0] && hex[1] && n < sizeof b; hex += 2) {
+    for (; hex[0] && hex[1] && n < 15; hex += 2) {
         unsigned v;
         sscanf(hex, "%2x", &v);
         b[n++] = (uint8_t)v;
     }
+    return n;
+}
+
+static uint32_t writes(const char *hex)
+{
+    uint8_t b[15];
+    size_t n = unhex(hex, b);
     return tl_insn_writes(64, b, n);
+}
+
+static bool may_mem(int mode, const char *hex)
+{
+    uint8_t b[15];
+    size_t n = unhex(hex, b);
+    return tl_insn_may_access_memory(mode, b, n);
+}
+
+/* Block mode's memory callbacks go only where an access is possible
+ * (test_tracer_vm checks the classification against QEMU over a whole boot). */
+static void test_insn_memory_classes(void **state)
+{
+    assert_false(may_mem(64, "4889d8"));      /* mov rax, rbx */
+    assert_false(may_mem(64, "4801d8"));      /* add rax, rbx */
+    assert_false(may_mem(64, "488d4308"));    /* lea rax, [rbx+8]: address generation only */
+    assert_false(may_mem(64, "75f5"));        /* jnz */
+    assert_false(may_mem(64, "0f94c0"));      /* setz al */
+    assert_false(may_mem(64, "90"));          /* nop */
+    assert_false(may_mem(64, "660fefc0"));    /* pxor xmm0, xmm0 */
+    assert_true(may_mem(64, "488b03"));       /* mov rax, [rbx] */
+    assert_true(may_mem(64, "48890f"));       /* mov [rdi], rcx */
+    assert_true(may_mem(64, "50"));           /* push rax */
+    assert_true(may_mem(64, "58"));           /* pop rax */
+    assert_true(may_mem(64, "e800000000"));   /* call */
+    assert_true(may_mem(64, "c3"));           /* ret */
+    assert_true(may_mem(64, "c9"));           /* leave */
+    assert_true(may_mem(64, "9c"));           /* pushfq */
+    assert_true(may_mem(64, "f3a4"));         /* rep movsb */
+    assert_true(may_mem(64, "ac"));           /* lodsb */
+    assert_true(may_mem(64, "d7"));           /* xlat */
+    assert_true(may_mem(64, "8ed8"));         /* mov ds, eax: loads a descriptor */
+    assert_true(may_mem(64, "0f05"));         /* syscall */
+    assert_true(may_mem(64, "cd80"));         /* int 0x80 */
+    assert_true(may_mem(64, "48cf"));         /* iretq */
+    assert_true(may_mem(64, "0f01d0"));       /* xgetbv (system) */
+    assert_true(may_mem(64, "d9c0"));         /* fld st0: x87, not a listed category */
+    assert_true(may_mem(64, "0f"));           /* does not decode */
+    assert_true(may_mem(32, "ff2d00000000")); /* jmp far [mem] */
+    assert_true(may_mem(32, "ea000000000800")); /* jmp far ptr 0x8:0 */
 }
 
 #define W(r) (1u << (r))
@@ -306,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_mode_resolution),
         cmocka_unit_test(test_disasm),
         cmocka_unit_test(test_disasm_matches_zydis),
+        cmocka_unit_test(test_insn_memory_classes),
         cmocka_unit_test(test_insn_write_sets),
         cmocka_unit_test(test_insn_rereads),
         cmocka_unit_test(test_vm_command_line),

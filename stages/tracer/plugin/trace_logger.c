@@ -100,6 +100,7 @@ struct tl_tb {
     struct tb_sched s0;
     uint64_t pc;
     struct tl_insn *insns;    /* instruction mode only */
+    uint8_t *may_mem;         /* block mode with mem=on: per instruction, tl_insn_may_access_memory */
     uint32_t code_len;
     uint8_t code[];           /* for matching a retranslation */
 };
@@ -171,6 +172,7 @@ static double us_per_tsc;
 static uint64_t flush_tsc, tsc_to_us_mult;
 static uint32_t tsc_mask;             /* the TSC is read when (entry index & tsc_mask) == 0 */
 static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors, tbs_too_big;
+static _Atomic uint64_t mem_misclassified;   /* memcb=every: accesses by instructions classified as making none */
 static struct rec_buf trans_rb;        /* under tb_lock */
 static struct tl_mode_memory mode_memory;  /* under tb_lock */
 static _Atomic bool push_error_said;
@@ -531,6 +533,7 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
 static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
+    if (udata) atomic_fetch_add(&mem_misclassified, 1);   /* memcb=every: tl_insn_may_access_memory said no */
     if (!v->mem_active) return;
     if (v->nmem >= REC_MAX_MEMS) { v->mem_truncated++; return; }
     qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
@@ -815,8 +818,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         char (*dis)[TL_DISASM_MAX] = g_malloc(n * TL_DISASM_MAX);
         size_t off = 0;
         if (args.mode == TL_MODE_INSN) t->insns = g_new0(struct tl_insn, n);
+        if (args.mode == TL_MODE_BLOCK && args.mem) t->may_mem = g_malloc(n);
         for (size_t i = 0; i < n; i++) {
             tl_disasm(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX);
+            if (t->may_mem) t->may_mem[i] = tl_insn_may_access_memory(mode, code + off, lens[i]);
             if (t->insns) {
                 t->insns[i].pc = pc + off;
                 t->insns[i].idx = (uint16_t)i;
@@ -848,10 +853,15 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_pre, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_EQ,
                                                       cd, 0, t);
         }
+        /* Not on instructions that never access memory: their callback
+         * would never run, but QEMU would still arm and disarm its
+         * memory-callback state around each of them.  memcb=every puts it
+         * on those too, marked, and counts any access they make. */
         if (args.mem)
             for (size_t i = 0; i < n; i++)
-                qemu_plugin_register_vcpu_mem_cb(qemu_plugin_tb_get_insn(tb, i), on_mem, QEMU_PLUGIN_CB_NO_REGS,
-                                                 QEMU_PLUGIN_MEM_RW, NULL);
+                if (t->may_mem[i] || args.memcb_every)
+                    qemu_plugin_register_vcpu_mem_cb(qemu_plugin_tb_get_insn(tb, i), on_mem, QEMU_PLUGIN_CB_NO_REGS,
+                                                     QEMU_PLUGIN_MEM_RW, t->may_mem[i] ? NULL : (void *)1);
     } else {
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_insn_tb_exec, QEMU_PLUGIN_CB_NO_REGS, t);
         bool compact = args.insn_format == TL_INSN_COMPACT;
@@ -916,9 +926,10 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
     snprintf(line, sizeof line,
              "trace_logger: end: insns=%" PRIu64 " blocks=%" PRIu64 " tbs=%" PRIu64 " samples=%" PRIu64
              " dropped=%" PRIu64 " (%" PRIu64 " bytes) mode_unconfirmed=%" PRIu64 " encode_errors=%" PRIu64
-             " tbs_too_big=%" PRIu64 " time_us=%" PRIu64 "\n",
+             " tbs_too_big=%" PRIu64 " mem_misclassified=%" PRIu64 " time_us=%" PRIu64 "\n",
              e.insns, e.blocks, e.tbs, e.samples, e.dropped, atomic_load(&drop_bytes),
-             atomic_load(&mode_unconfirmed), atomic_load(&encode_errors), atomic_load(&tbs_too_big), e.time_us);
+             atomic_load(&mode_unconfirmed), atomic_load(&encode_errors), atomic_load(&tbs_too_big),
+             atomic_load(&mem_misclassified), e.time_us);
     qemu_plugin_outs(line);
     pthread_mutex_lock(&queue_lock);
     shmq_end(queue);
