@@ -111,66 +111,6 @@ static const ZydisDecoder *cached_decoder(int mode)
     return &dec[k];
 }
 
-size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *out, size_t outlen)
-{
-    static _Thread_local ZydisFormatter fmt;
-    static _Thread_local bool fmt_ready;
-    ZydisMachineMode mm;
-    ZydisStackWidth sw;
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    char text[TL_DISASM_MAX];
-    if (outlen == 0) return 0;
-    if (outlen > TL_DISASM_MAX) outlen = TL_DISASM_MAX;
-    if (!fmt_ready) fmt_ready = ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL));
-    const ZydisDecoder *dec = zydis_mode(mode, &mm, &sw) ? cached_decoder(mode) : NULL;
-    if (!fmt_ready || !dec || ZYAN_FAILED(ZydisDecoderDecodeFull(dec, code, len, &insn, ops)) ||
-        ZYAN_FAILED(ZydisFormatterFormatInstruction(&fmt, &insn, ops, insn.operand_count_visible, text,
-                                                    sizeof text, pc, NULL))) {
-        snprintf(out, outlen, "(bad)");
-        return 0;
-    }
-    size_t n = strnlen(text, sizeof text - 1);
-    if (n >= outlen) n = outlen - 1;
-    memcpy(out, text, n);
-    out[n] = 0;
-    return insn.length;
-}
-
-bool tl_insn_may_access_memory(int mode, const uint8_t *code, size_t len)
-{
-    ZydisMachineMode mm;
-    ZydisStackWidth sw;
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    const ZydisDecoder *dec = zydis_mode(mode, &mm, &sw) ? cached_decoder(mode) : NULL;
-    if (!dec || ZYAN_FAILED(ZydisDecoderDecodeFull(dec, code, len, &insn, ops))) return true;
-    switch (insn.meta.category) {
-    case ZYDIS_CATEGORY_BINARY: case ZYDIS_CATEGORY_LOGICAL: case ZYDIS_CATEGORY_SHIFT:
-    case ZYDIS_CATEGORY_ROTATE: case ZYDIS_CATEGORY_BITBYTE: case ZYDIS_CATEGORY_CMOV:
-    case ZYDIS_CATEGORY_SETCC: case ZYDIS_CATEGORY_COND_BR: case ZYDIS_CATEGORY_UNCOND_BR:
-    case ZYDIS_CATEGORY_DATAXFER: case ZYDIS_CATEGORY_CONVERT: case ZYDIS_CATEGORY_MISC:
-    case ZYDIS_CATEGORY_FLAGOP: case ZYDIS_CATEGORY_NOP: case ZYDIS_CATEGORY_WIDENOP:
-    case ZYDIS_CATEGORY_SEMAPHORE: case ZYDIS_CATEGORY_DECIMAL: case ZYDIS_CATEGORY_BMI1:
-    case ZYDIS_CATEGORY_BMI2: case ZYDIS_CATEGORY_LZCNT: case ZYDIS_CATEGORY_ADOX_ADCX:
-    case ZYDIS_CATEGORY_SSE: case ZYDIS_CATEGORY_AVX: case ZYDIS_CATEGORY_AVX2:
-    case ZYDIS_CATEGORY_LOGICAL_FP: case ZYDIS_CATEGORY_MMX: case ZYDIS_CATEGORY_BLEND:
-    case ZYDIS_CATEGORY_BROADCAST:
-        break;
-    default:
-        return true;
-    }
-    if (insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) return true;
-    for (ZyanU8 i = 0; i < insn.operand_count; i++) {
-        const ZydisDecodedOperand *op = &ops[i];
-        if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.type != ZYDIS_MEMOP_TYPE_AGEN) return true;
-        if (op->type == ZYDIS_OPERAND_TYPE_POINTER) return true;
-        if (op->type == ZYDIS_OPERAND_TYPE_REGISTER && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
-            ZydisRegisterGetClass(op->reg.value) == ZYDIS_REGCLASS_SEGMENT)
-            return true;
-    }
-    return false;
-}
 
 int tl_cpl(const struct tl_mode_hint *h)
 {
@@ -208,20 +148,13 @@ static uint32_t reg_write_bits(ZydisRegister r)
     }
 }
 
+
 /* *lazy_only: Zydis lists the rflags bits the instruction changes and each
  * is one QEMU keeps outside env->eflags while TCG code runs (CF PF AF ZF SF
  * OF, DF); false when it may change another or Zydis says nothing. */
-static uint32_t insn_writes(int mode, const uint8_t *code, size_t len, bool *lazy_only)
+static uint32_t writes_of(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops, bool *lazy_only)
 {
-    ZydisMachineMode mm;
-    ZydisStackWidth sw;
-    ZydisDecoder dec;
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (!zydis_mode(mode, &mm, &sw) || ZYAN_FAILED(ZydisDecoderInit(&dec, mm, sw)) ||
-        ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, code, len, &insn, ops)))
-        return TL_WRITES_ALL;
-    switch (insn.meta.category) {
+    switch (insn->meta.category) {
     case ZYDIS_CATEGORY_SYSTEM:
     case ZYDIS_CATEGORY_SYSCALL:
     case ZYDIS_CATEGORY_INTERRUPT:
@@ -232,12 +165,12 @@ static uint32_t insn_writes(int mode, const uint8_t *code, size_t len, bool *laz
         break;
     }
     uint32_t w = 1u << 16;
-    ZydisAccessedFlagsMask changed = insn.cpu_flags ? insn.cpu_flags->modified | insn.cpu_flags->set_0 |
-                                             insn.cpu_flags->set_1 | insn.cpu_flags->undefined : 0;
+    ZydisAccessedFlagsMask changed = insn->cpu_flags ? insn->cpu_flags->modified | insn->cpu_flags->set_0 |
+                                             insn->cpu_flags->set_1 | insn->cpu_flags->undefined : 0;
     if (changed) w |= 1u << 17;
     *lazy_only = changed && !(changed & ~(ZydisAccessedFlagsMask)(ZYDIS_CPUFLAG_CF | ZYDIS_CPUFLAG_PF | ZYDIS_CPUFLAG_AF | ZYDIS_CPUFLAG_ZF |
                                               ZYDIS_CPUFLAG_SF | ZYDIS_CPUFLAG_OF | ZYDIS_CPUFLAG_DF));
-    for (ZyanU8 i = 0; i < insn.operand_count; i++) {
+    for (ZyanU8 i = 0; i < insn->operand_count; i++) {
         const ZydisDecodedOperand *op = &ops[i];
         if (op->type == ZYDIS_OPERAND_TYPE_REGISTER && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
             w |= reg_write_bits(op->reg.value);
@@ -251,17 +184,101 @@ static uint32_t insn_writes(int mode, const uint8_t *code, size_t len, bool *laz
     return w & TL_WRITES_ALL;
 }
 
+static bool may_access_memory(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops)
+{
+    switch (insn->meta.category) {
+    case ZYDIS_CATEGORY_BINARY: case ZYDIS_CATEGORY_LOGICAL: case ZYDIS_CATEGORY_SHIFT:
+    case ZYDIS_CATEGORY_ROTATE: case ZYDIS_CATEGORY_BITBYTE: case ZYDIS_CATEGORY_CMOV:
+    case ZYDIS_CATEGORY_SETCC: case ZYDIS_CATEGORY_COND_BR: case ZYDIS_CATEGORY_UNCOND_BR:
+    case ZYDIS_CATEGORY_DATAXFER: case ZYDIS_CATEGORY_CONVERT: case ZYDIS_CATEGORY_MISC:
+    case ZYDIS_CATEGORY_FLAGOP: case ZYDIS_CATEGORY_NOP: case ZYDIS_CATEGORY_WIDENOP:
+    case ZYDIS_CATEGORY_SEMAPHORE: case ZYDIS_CATEGORY_DECIMAL: case ZYDIS_CATEGORY_BMI1:
+    case ZYDIS_CATEGORY_BMI2: case ZYDIS_CATEGORY_LZCNT: case ZYDIS_CATEGORY_ADOX_ADCX:
+    case ZYDIS_CATEGORY_SSE: case ZYDIS_CATEGORY_AVX: case ZYDIS_CATEGORY_AVX2:
+    case ZYDIS_CATEGORY_LOGICAL_FP: case ZYDIS_CATEGORY_MMX: case ZYDIS_CATEGORY_BLEND:
+    case ZYDIS_CATEGORY_BROADCAST:
+        break;
+    default:
+        return true;
+    }
+    if (insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) return true;
+    for (ZyanU8 i = 0; i < insn->operand_count; i++) {
+        const ZydisDecodedOperand *op = &ops[i];
+        if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.type != ZYDIS_MEMOP_TYPE_AGEN) return true;
+        if (op->type == ZYDIS_OPERAND_TYPE_POINTER) return true;
+        if (op->type == ZYDIS_OPERAND_TYPE_REGISTER && (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+            ZydisRegisterGetClass(op->reg.value) == ZYDIS_REGCLASS_SEGMENT)
+            return true;
+    }
+    return false;
+}
+
+size_t tl_insn_decode(int mode, uint64_t pc, const uint8_t *code, size_t len, char *disasm, size_t disasm_len,
+                      struct tl_insn_info *info)
+{
+    static _Thread_local ZydisFormatter fmt;
+    static _Thread_local bool fmt_ready;
+    ZydisMachineMode mm;
+    ZydisStackWidth sw;
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    char text[TL_DISASM_MAX];
+    bool want_text = disasm && disasm_len;
+    if (disasm_len > TL_DISASM_MAX) disasm_len = TL_DISASM_MAX;
+    if (want_text && !fmt_ready) fmt_ready = ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL));
+    const ZydisDecoder *dec = zydis_mode(mode, &mm, &sw) ? cached_decoder(mode) : NULL;
+    bool ok = dec && ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code, len, &insn, ops));
+    if (ok && want_text)
+        ok = fmt_ready && ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&fmt, &insn, ops, insn.operand_count_visible,
+                                                                       text, sizeof text, pc, NULL));
+    if (!ok) {
+        if (want_text) snprintf(disasm, disasm_len, "(bad)");
+        if (info)
+            *info = (struct tl_insn_info){ .length = 0, .may_mem = true, .writes = TL_WRITES_ALL,
+                                           .reread = TL_WRITES_ALL & ~(1u << 16) };
+        return 0;
+    }
+    if (want_text) {
+        size_t n = strnlen(text, sizeof text - 1);
+        if (n >= disasm_len) n = disasm_len - 1;
+        memcpy(disasm, text, n);
+        disasm[n] = 0;
+    }
+    if (info) {
+        bool lazy_only = false;
+        info->length = insn.length;
+        info->may_mem = may_access_memory(&insn, ops);
+        info->writes = writes_of(&insn, ops, &lazy_only);
+        /* reread: not rip (the next instruction's address), and not rflags
+         * when only flags QEMU keeps outside env->eflags change */
+        info->reread = info->writes & ~(1u << 16);
+        if (info->writes != TL_WRITES_ALL && lazy_only) info->reread &= ~(1u << 17);
+    }
+    return insn.length;
+}
+
+size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *out, size_t outlen)
+{
+    return tl_insn_decode(mode, pc, code, len, out, outlen, NULL);
+}
+
+bool tl_insn_may_access_memory(int mode, const uint8_t *code, size_t len)
+{
+    struct tl_insn_info info;
+    tl_insn_decode(mode, 0, code, len, NULL, 0, &info);
+    return info.may_mem;
+}
+
 uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len)
 {
-    bool lazy_only;
-    return insn_writes(mode, code, len, &lazy_only);
+    struct tl_insn_info info;
+    tl_insn_decode(mode, 0, code, len, NULL, 0, &info);
+    return info.writes;
 }
 
 uint32_t tl_insn_reread(int mode, const uint8_t *code, size_t len)
 {
-    bool lazy_only = false;
-    uint32_t w = insn_writes(mode, code, len, &lazy_only);
-    w &= ~(1u << 16);                               /* rip: the next instruction's address */
-    if (w != (TL_WRITES_ALL & ~(1u << 16)) && lazy_only) w &= ~(1u << 17);
-    return w;
+    struct tl_insn_info info;
+    tl_insn_decode(mode, 0, code, len, NULL, 0, &info);
+    return info.reread;
 }

@@ -87,6 +87,18 @@ uint32_t tl_insn_reread(int mode, const uint8_t *code, size_t len);
  * sets up its memory-callback state around that instruction. */
 bool tl_insn_may_access_memory(int mode, const uint8_t *code, size_t len);
 
+/* What the tracer derives from one instruction, from a single decode. */
+struct tl_insn_info {
+    uint8_t length;           /* 0: Zydis cannot decode it */
+    bool may_mem;             /* tl_insn_may_access_memory */
+    uint32_t writes;          /* tl_insn_writes */
+    uint32_t reread;          /* tl_insn_reread */
+};
+/* tl_disasm (into disasm, unless it is NULL) and *info (unless NULL) from
+ * one decode; returns the decoded length, 0 when it does not decode. */
+size_t tl_insn_decode(int mode, uint64_t pc, const uint8_t *code, size_t len, char *disasm, size_t disasm_len,
+                      struct tl_insn_info *info);
+
 /* Privilege level from a CS selector read at translation time: CS.RPL in
  * protected mode, 0 in real mode (CR0.PE clear); -1 when unknown. */
 int tl_cpl(const struct tl_mode_hint *h);

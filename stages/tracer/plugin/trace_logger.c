@@ -820,12 +820,13 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (args.mode == TL_MODE_INSN) t->insns = g_new0(struct tl_insn, n);
         if (args.mode == TL_MODE_BLOCK && args.mem) t->may_mem = g_malloc(n);
         for (size_t i = 0; i < n; i++) {
-            tl_disasm(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX);
-            if (t->may_mem) t->may_mem[i] = tl_insn_may_access_memory(mode, code + off, lens[i]);
+            struct tl_insn_info info;
+            tl_insn_decode(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX, &info);
+            if (t->may_mem) t->may_mem[i] = info.may_mem;
             if (t->insns) {
                 t->insns[i].pc = pc + off;
                 t->insns[i].idx = (uint16_t)i;
-                t->insns[i].writes = tl_insn_reread(mode, code + off, lens[i]);
+                t->insns[i].writes = info.reread;
                 t->insns[i].len = lens[i];
                 memcpy(t->insns[i].bytes, code + off, lens[i]);
                 memcpy(t->insns[i].disasm, dis[i], TL_DISASM_MAX);
