@@ -119,10 +119,8 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             a->ts_every = (uint32_t)u;
         } else if (KEY("mem")) {
             if (parse_bool(v, &a->mem) < 0) FAIL("mem='%s': expected on or off", v);
-        } else if (KEY("memcb")) {
-            if (!strcmp(v, "every")) a->memcb_every = true;
-            else if (!strcmp(v, "needed")) a->memcb_every = false;
-            else FAIL("memcb='%s': expected needed or every", v);
+        } else if (KEY("check")) {
+            if (parse_bool(v, &a->check) < 0) FAIL("check='%s': expected on or off", v);
         } else if (KEY("batch")) {
             if (parse_u64(v, &u) < 0 || u < 1 || u > 65536) FAIL("batch='%s': expected 1..65536 entries", v);
             a->batch = (uint32_t)u;
@@ -135,7 +133,7 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             else FAIL("time='%s': expected relative or monotonic", v);
         } else {
             FAIL("unknown argument '%.*s' (known: vm_id queue size mode insn_format sample_first sample_every filter range "
-                 "overflow timestamps ts_every mem memcb batch flush_us time)", (int)klen, arg);
+                 "overflow timestamps ts_every mem check batch flush_us time)", (int)klen, arg);
         }
 #undef KEY
     }
@@ -172,8 +170,8 @@ const char *tl_args_usage(void)
            "ts_every=N          read the TSC at every Nth block entry, the entries between share it\n"
            "                    (power of 2 in 1..256, default 64; 1 = every entry)\n"
            "mem=on|off          memory accesses in samples and insn records (default on)\n"
-           "memcb=needed|every  block mode: memory callbacks only on instructions that may access\n"
-           "                    memory (default) or on every one (a check: the samples are the same)\n"
+           "check=on|off        block mode: check the plugin's shortcuts and count misses in its end\n"
+           "                    line (memory callbacks on every instruction, post states read in full)\n"
            "batch=N             TRACE_EXEC entries per record (default and max 65536)\n"
            "flush_us=US         send a partial batch after US µs (default 1000)\n"
            "time=relative|monotonic  timestamps since trace start (default) or CLOCK_MONOTONIC µs\n";

@@ -34,8 +34,8 @@ struct tl_args {
     bool timestamps;                   /* per-entry dt_us in TRACE_EXEC */
     uint32_t ts_every;                 /* the TSC is read at every Nth block entry (power of 2, 1..256) */
     bool mem;                          /* memory accesses in samples / insn records */
-    bool memcb_every;                  /* block mode: memory callback on every instruction, not only
-                                          those that may access memory (a check of tl_insn_may_access_memory) */
+    bool check;                        /* block mode: check the shortcuts (memory callbacks on every
+                                          instruction, every post state read in full) and count misses */
     uint32_t batch;                    /* TRACE_EXEC entries per record (<= 65536) */
     uint32_t flush_us;                 /* a partial batch is sent after this long */
     bool abs_time;                     /* timestamps = CLOCK_MONOTONIC µs instead of since start */

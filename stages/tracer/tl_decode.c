@@ -157,6 +157,10 @@ static uint32_t writes_of(const ZydisDecodedInstruction *insn, const ZydisDecode
     switch (insn->meta.category) {
     case ZYDIS_CATEGORY_SYSTEM:
     case ZYDIS_CATEGORY_SYSCALL:
+    case ZYDIS_CATEGORY_SYSRET:       /* sysret, sysexit, and rsm: it restores everything from SMRAM */
+    case ZYDIS_CATEGORY_VTX:
+    case ZYDIS_CATEGORY_SGX:
+    case ZYDIS_CATEGORY_UINTR:
     case ZYDIS_CATEGORY_INTERRUPT:
     case ZYDIS_CATEGORY_RDWRFSGS:
     case ZYDIS_CATEGORY_SEGOP:
@@ -164,6 +168,11 @@ static uint32_t writes_of(const ZydisDecodedInstruction *insn, const ZydisDecode
     default:
         break;
     }
+    /* Far transfers and iret load CS (and SS), and in protected mode may
+     * clear data segments, whose bases are words 18 and 19. */
+    if (insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR || insn->mnemonic == ZYDIS_MNEMONIC_IRET ||
+        insn->mnemonic == ZYDIS_MNEMONIC_IRETD || insn->mnemonic == ZYDIS_MNEMONIC_IRETQ)
+        return TL_WRITES_ALL;
     uint32_t w = 1u << 16;
     ZydisAccessedFlagsMask changed = insn->cpu_flags ? insn->cpu_flags->modified | insn->cpu_flags->set_0 |
                                              insn->cpu_flags->set_1 | insn->cpu_flags->undefined : 0;

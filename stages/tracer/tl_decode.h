@@ -63,6 +63,11 @@ size_t tl_disasm(int mode, uint64_t pc, const uint8_t *code, size_t len, char *o
  * Instruction mode reads only these words again before the next instruction
  * of the same TB (rip is always known: it is that instruction's address). */
 #define TL_WRITES_ALL 0xfffffu
+/* What may change between two instructions beyond the first one's write
+ * set when the second starts a TB: the delivery of an interrupt or exception
+ * changes rsp and rflags (and rip), an SMI's entry into SMM also the segment
+ * bases (fs_base, gs_base).  Read again at every TB entry. */
+#define TL_ENTRY_REREAD (1u << 4 | 1u << 17 | 1u << 18 | 1u << 19)
 uint32_t tl_insn_writes(int mode, const uint8_t *code, size_t len);
 
 /* The words instruction mode must read again before the next instruction of

@@ -10,13 +10,14 @@
  *      32-bit code decoded as 32-bit, user-only filter;
  *   2. instruction mode restricted (range=) to the loop's 11 bytes;
  *   3. overflow=drop with a small queue and a slow reader: drops are counted;
- *   4./5. instruction mode, filter=user, deterministic (--icount 0), once
+ *   4./5. instruction mode, filter=user, deterministic (--icount 0), check=on, once
  *      per insn_format: the compact stream, expanded, equals the literal one;
  *   6. instruction mode on the loop with two vCPUs;
- *   7. block mode with two vCPUs, filter=all, memcb=every: per-vCPU sample
- *      countdowns, and a memory callback on every instruction that counts
+ *   7. block mode with two vCPUs, filter=all, check=on: per-vCPU sample
+ *      countdowns, and the plugin's self-checks over the whole boot (kernel
+ *      code included): a memory callback on every instruction that counts
  *      the accesses of instructions tl_insn_may_access_memory calls free of
- *      them (the boot's kernel code included).
+ *      them, and every post state read in full beside the predicted one.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -352,16 +353,16 @@ static int setup(void **state)
     const char *drop_args[] = {"filter=user", "overflow=drop", "batch=256", "sample_every=16"};
     drop_run.slow_reader_ms = 2;
     if (run_vm(&drop_run, "drop", "loop", 64u << 10, drop_args, 4) < 0) return -1;
-    const char *compact_args[] = {"mode=insn", "filter=user", "insn_format=compact"};
-    const char *literal_args[] = {"mode=insn", "filter=user", "insn_format=literal"};
+    const char *compact_args[] = {"mode=insn", "filter=user", "insn_format=compact", "check=on"};
+    const char *literal_args[] = {"mode=insn", "filter=user", "insn_format=literal", "check=on"};
     compact_run.deterministic = literal_run.deterministic = true;
     compact_run.collect = literal_run.collect = true;
-    if (run_vm(&compact_run, "compact", "loop", 16u << 20, compact_args, 3) < 0) return -1;
-    if (run_vm(&literal_run, "literal", "loop", 16u << 20, literal_args, 3) < 0) return -1;
+    if (run_vm(&compact_run, "compact", "loop", 16u << 20, compact_args, 4) < 0) return -1;
+    if (run_vm(&literal_run, "literal", "loop", 16u << 20, literal_args, 4) < 0) return -1;
     smp_run.cpus = 2;
     if (run_vm(&smp_run, "smp", "loop", 16u << 20, insn_args, 2) < 0) return -1;
     smp_block_run.cpus = 2;
-    const char *smp_block_args[] = {"filter=all", "sample_first=8", "sample_every=1000", "memcb=every"};
+    const char *smp_block_args[] = {"filter=all", "sample_first=8", "sample_every=1000", "check=on"};
     if (run_vm(&smp_block_run, "smpblock", "loop", 16u << 20, smp_block_args, 4) < 0) return -1;
     return 0;
 }
@@ -537,6 +538,9 @@ static void test_insn_formats_agree(void **state)
     assert_int_equal(l->r.records[REC_TRACE_INSNS], 0);
     assert_int_equal(l->r.records[REC_TRACE_INSN], l->r.end.insns);
     assert_int_equal(c->r.end.dropped + l->r.end.dropped, 0);
+    /* both ran check=on: every partial register read agreed with a full one */
+    assert_true(file_has(c->qlog, " regs_mispredicted=0 "));
+    assert_true(file_has(l->qlog, " regs_mispredicted=0 "));
     fprintf(stderr, "compact: %zu instructions in %" PRIu64 " TRACE_INSNS; literal: %zu TRACE_INSN\n", c->ndigest,
             c->r.records[REC_TRACE_INSNS], l->ndigest);
     assert_true(c->ndigest > 100000);
@@ -593,11 +597,14 @@ static void test_block_mode_two_vcpus(void **state)
     assert_int_equal(ls->bad_post, 0);
 }
 
-/* Block mode puts its memory callback only on instructions that may access
- * memory (tl_insn_may_access_memory); with memcb=every the others get one
- * too, marked, and the plugin counts their accesses: none, over the whole
- * boot and workload, kernel and user code, both vCPUs. */
-static void test_memory_classification(void **state)
+/* The plugin's shortcuts, checked by the plugin itself under check=on, over
+ * the whole boot and workload, kernel and user code, both vCPUs:
+ *  - block mode puts its memory callback only on instructions that may
+ *    access memory (tl_insn_may_access_memory); the others get one too,
+ *    marked, and no access of theirs arrives;
+ *  - a sample's post state is its pre state with the sampled TB's write
+ *    set and rsp, rip, rflags read again; the full read agrees every time. */
+static void test_plugin_shortcuts(void **state)
 {
     NEED_QEMU();
     struct run *r = &smp_block_run;
@@ -605,6 +612,7 @@ static void test_memory_classification(void **state)
     assert_true(r->kernel_tbs > 10000);
     assert_true(file_has(r->qlog, "trace_logger: end: "));
     assert_true(file_has(r->qlog, " mem_misclassified=0 "));
+    assert_true(file_has(r->qlog, " regs_mispredicted=0 "));
 }
 
 /* overflow=drop on a 64 KiB queue with a slow reader: records are dropped,
@@ -633,7 +641,7 @@ int main(void)
         cmocka_unit_test(test_insn_formats_agree),
         cmocka_unit_test(test_insn_mode_two_vcpus),
         cmocka_unit_test(test_block_mode_two_vcpus),
-        cmocka_unit_test(test_memory_classification),
+        cmocka_unit_test(test_plugin_shortcuts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -52,9 +52,9 @@ static void test_args_defaults_and_values(void **state)
     assert_int_equal(a.queue_size, 16u << 20);
     assert_int_equal(a.mode, TL_MODE_BLOCK);
     assert_int_equal(a.ts_every, 64);
-    assert_false(a.memcb_every);
-    assert_int_equal(parse(&a, err, "memcb=every"), 0);
-    assert_true(a.memcb_every);
+    assert_false(a.check);
+    assert_int_equal(parse(&a, err, "check=on"), 0);
+    assert_true(a.check);
     tl_args_default(&a);
     assert_int_equal(a.batch, 65536);
     assert_int_equal(parse(&a, err, "ts_every=1"), 0);
@@ -83,8 +83,8 @@ static void test_args_errors_name_the_argument(void **state)
     assert_int_equal(parse(&a, err, "range=0x2000-0x1000"), -1);
     assert_non_null(strstr(err, "range="));
     assert_int_equal(parse(&a, err, "batch=70000"), -1);
-    assert_int_equal(parse(&a, err, "memcb=some"), -1);
-    assert_non_null(strstr(err, "memcb='some'"));
+    assert_int_equal(parse(&a, err, "check=some"), -1);
+    assert_non_null(strstr(err, "check='some'"));
     assert_int_equal(parse(&a, err, "vm_id=a/b"), -1);
     assert_int_equal(parse(&a, err, "sample_every=-1"), -1);
     assert_int_equal(parse(&a, err, "ts_every=12"), -1);      /* not a power of 2 */
@@ -270,6 +270,14 @@ static void test_insn_memory_classes(void **state)
  * write sets must cover every register the instruction can change. */
 static void test_insn_write_sets(void **state)
 {
+    /* Instructions that change more than their operands say: everything. */
+    assert_int_equal(writes("0faa"), TL_WRITES_ALL);                  /* rsm: state from SMRAM */
+    assert_int_equal(writes("480f07"), TL_WRITES_ALL);                /* sysretq */
+    assert_int_equal(writes("0f35"), TL_WRITES_ALL);                  /* sysexit */
+    assert_int_equal(writes("48cf"), TL_WRITES_ALL);                  /* iretq */
+    assert_int_equal(writes("0f01c1"), TL_WRITES_ALL);                /* vmcall */
+    assert_int_equal(writes("0f01f8"), TL_WRITES_ALL);                /* swapgs */
+    assert_int_equal(writes("48cb"), TL_WRITES_ALL);                  /* retfq */
     assert_int_equal(writes("48890f"), RIP);                          /* mov [rdi], rcx */
     assert_int_equal(writes("480317"), RIP | FLAGS | W(2));           /* add rdx, [rdi] */
     assert_int_equal(writes("48ffc9"), RIP | FLAGS | W(1));           /* dec rcx */

@@ -101,6 +101,7 @@ struct tl_tb {
     uint64_t pc;
     struct tl_insn *insns;    /* instruction mode only */
     uint8_t *may_mem;         /* block mode with mem=on: per instruction, tl_insn_may_access_memory */
+    uint32_t writes;          /* block mode: x86_regs words its instructions may write (tl_insn_writes) */
     uint32_t code_len;
     uint8_t code[];           /* for matching a retranslation */
 };
@@ -172,7 +173,7 @@ static double us_per_tsc;
 static uint64_t flush_tsc, tsc_to_us_mult;
 static uint32_t tsc_mask;             /* the TSC is read when (entry index & tsc_mask) == 0 */
 static _Atomic uint64_t dropped, drop_bytes, tbs_sent, mode_unconfirmed, encode_errors, tbs_too_big;
-static _Atomic uint64_t mem_misclassified;   /* memcb=every: accesses by instructions classified as making none */
+static _Atomic uint64_t mem_misclassified;   /* check=on: accesses by instructions classified as making none */
 static struct rec_buf trans_rb;        /* under tb_lock */
 static struct tl_mode_memory mode_memory;  /* under tb_lock */
 static _Atomic bool push_error_said;
@@ -332,6 +333,31 @@ static void read_regs_mask(struct vcpu_state *v, struct x86_regs *io, uint32_t m
     uint64_t *w = (uint64_t *)io;
     for (int i = 0; i < NREG_SLOTS; i++)
         if (mask & (1u << i)) w[i] = read_reg(v, regs.slot[i]);
+}
+
+/* check=on: registers partly read again (the other words predicted
+ * unchanged) against a full read; a difference is counted, the first ten
+ * are said, and the full read is kept (true: the caller sends all words).
+ * rip is left out where the caller knows it without reading it. */
+static _Atomic uint64_t regs_mispredicted;
+static bool check_regs(struct vcpu_state *v, struct x86_regs *predicted, bool skip_rip, uint32_t tb_id, uint64_t pc,
+                       uint32_t mask)
+{
+    struct x86_regs full;
+    read_regs(v, &full);
+    if (skip_rip) full.rip = predicted->rip;
+    if (!memcmp(&full, predicted, sizeof full)) return false;
+    if (atomic_fetch_add(&regs_mispredicted, 1) < 10) {
+        const uint64_t *a = (const uint64_t *)&full, *b = (const uint64_t *)predicted;
+        int w = 0;
+        while (w < NREG_SLOTS && a[w] == b[w]) w++;
+        char line[220];
+        snprintf(line, sizeof line, "trace_logger: check: registers at TB %u (pc 0x%" PRIx64 "): word %d is 0x%" PRIx64
+                 ", predicted 0x%" PRIx64 " (words read again 0x%x)\n", tb_id, pc, w, a[w], b[w], mask);
+        qemu_plugin_outs(line);
+    }
+    *predicted = full;
+    return true;
 }
 
 static void find_registers(void)
@@ -510,8 +536,19 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
         .mem = { v->nmem, v->mem },
     };
     if (next) {
+        /* Since the pre state only the sampled TB ran (a traced TB follows
+         * it directly: untraced ones pass next = NULL), perhaps cut short by
+         * an exception, perhaps followed by the delivery of an interrupt,
+         * exception or SMI (TL_ENTRY_REREAD).  So only the TB's write set,
+         * those and rip are read again. */
+        uint32_t mask = v->sample_tb->writes | TL_ENTRY_REREAD | 1u << 16;
         s.post.present = true;
-        read_regs(v, &v->post);
+        if (mask == TL_WRITES_ALL) read_regs(v, &v->post);
+        else {
+            v->post = v->pre;
+            read_regs_mask(v, &v->post, mask);
+        }
+        if (args.check && mask != TL_WRITES_ALL) check_regs(v, &v->post, false, next->id, next->pc, mask);
         v->post_at_block = v->blocks + v->n + 1;   /* on_tb_exec of `next` counts it at once */
         s.post.regs = v->post;
         s.next_pc = s.post.regs.rip;
@@ -533,7 +570,7 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
 static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
-    if (udata) atomic_fetch_add(&mem_misclassified, 1);   /* memcb=every: tl_insn_may_access_memory said no */
+    if (udata) atomic_fetch_add(&mem_misclassified, 1);   /* check=on: tl_insn_may_access_memory said no */
     if (!v->mem_active) return;
     if (v->nmem >= REC_MAX_MEMS) { v->mem_truncated++; return; }
     qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
@@ -620,8 +657,11 @@ static void on_insn_exec(unsigned int vcpu_index, void *udata)
      * sysret, swapgs, wrmsr, ...) have every word in their write set. */
     struct vcpu_flags *f = v->flags;
     if (!prev || f->left_traced) read_regs(v, &v->pre);
-    else if (in->idx > 0 && prev == in - 1) read_regs_mask(v, &v->pre, prev->writes);
-    else read_regs_mask(v, &v->pre, prev->writes | 1u << X86_RSP | 1u << 17);
+    else {
+        uint32_t mask = in->idx > 0 && prev == in - 1 ? prev->writes : prev->writes | TL_ENTRY_REREAD;
+        read_regs_mask(v, &v->pre, mask);
+        if (args.check) check_regs(v, &v->pre, true, in->tb_id, in->pc, mask);
+    }
     f->left_traced = 0;
     v->pre.rip = in->pc;      /* the callback runs before this instruction, at its address */
     v->nmem = 0;
@@ -662,8 +702,9 @@ static void on_insn_exec_compact(unsigned int vcpu_index, void *udata)
         read_regs(v, &v->pre);
         maybe = REC_PACK_ALL_REGS;
     } else {
-        maybe = follows ? prev->writes : prev->writes | 1u << X86_RSP | 1u << 17;
+        maybe = follows ? prev->writes : prev->writes | TL_ENTRY_REREAD;
         read_regs_mask(v, &v->pre, maybe);
+        if (args.check && check_regs(v, &v->pre, true, in->tb_id, in->pc, maybe)) maybe = REC_PACK_ALL_REGS;
     }
     f->left_traced = 0;
     v->pre.rip = in->pc;
@@ -823,6 +864,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             struct tl_insn_info info;
             tl_insn_decode(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX, &info);
             if (t->may_mem) t->may_mem[i] = info.may_mem;
+            t->writes |= info.writes;
             if (t->insns) {
                 t->insns[i].pc = pc + off;
                 t->insns[i].idx = (uint16_t)i;
@@ -856,11 +898,11 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         }
         /* Not on instructions that never access memory: their callback
          * would never run, but QEMU would still arm and disarm its
-         * memory-callback state around each of them.  memcb=every puts it
-         * on those too, marked, and counts any access they make. */
+         * memory-callback state around each of them.  check=on puts it on
+         * those too, marked, and counts any access they make. */
         if (args.mem)
             for (size_t i = 0; i < n; i++)
-                if (t->may_mem[i] || args.memcb_every)
+                if (t->may_mem[i] || args.check)
                     qemu_plugin_register_vcpu_mem_cb(qemu_plugin_tb_get_insn(tb, i), on_mem, QEMU_PLUGIN_CB_NO_REGS,
                                                      QEMU_PLUGIN_MEM_RW, t->may_mem[i] ? NULL : (void *)1);
     } else {
@@ -927,10 +969,11 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
     snprintf(line, sizeof line,
              "trace_logger: end: insns=%" PRIu64 " blocks=%" PRIu64 " tbs=%" PRIu64 " samples=%" PRIu64
              " dropped=%" PRIu64 " (%" PRIu64 " bytes) mode_unconfirmed=%" PRIu64 " encode_errors=%" PRIu64
-             " tbs_too_big=%" PRIu64 " mem_misclassified=%" PRIu64 " time_us=%" PRIu64 "\n",
+             " tbs_too_big=%" PRIu64 " mem_misclassified=%" PRIu64 " regs_mispredicted=%" PRIu64
+             " time_us=%" PRIu64 "\n",
              e.insns, e.blocks, e.tbs, e.samples, e.dropped, atomic_load(&drop_bytes),
              atomic_load(&mode_unconfirmed), atomic_load(&encode_errors), atomic_load(&tbs_too_big),
-             atomic_load(&mem_misclassified), e.time_us);
+             atomic_load(&mem_misclassified), atomic_load(&regs_mispredicted), e.time_us);
     qemu_plugin_outs(line);
     pthread_mutex_lock(&queue_lock);
     shmq_end(queue);
