@@ -651,10 +651,11 @@ static void on_insn_exec(unsigned int vcpu_index, void *udata)
      * another TB); between TBs, untraced code (a kernel entry under
      * filter=user, a signal frame, ...) raises left_traced through the
      * inline store every untraced TB carries, and the delivery of an
-     * interrupt or exception into traced code changes only rsp, rip and
-     * rflags of x86_regs (rip is known; rsp and rflags are read at every
-     * TB entry).  System, segment and fs/gs-base instructions (iret,
-     * sysret, swapgs, wrmsr, ...) have every word in their write set. */
+     * interrupt, exception or SMI into traced code changes only rsp, rip,
+     * rflags and the segment bases of x86_regs (rip is known; the others
+     * are read at every TB entry: TL_ENTRY_REREAD).  System, segment and
+     * fs/gs-base instructions, far transfers and iret, rsm, sysret (...)
+     * have every word in their write set.  check=on verifies all this. */
     struct vcpu_flags *f = v->flags;
     if (!prev || f->left_traced) read_regs(v, &v->pre);
     else {
