@@ -5,6 +5,8 @@
 
 #include <Zydis/Zydis.h>
 
+#include "x86_zydis_class.h"
+
 /* Rules the decoder's generic data does not give us. */
 enum insn_rule {
     RULE_NONE,
@@ -137,22 +139,6 @@ static void note_reg(ZydisRegister r, ZydisOperandActions act, struct insn_info 
     }
 }
 
-static bool category_is_system(ZydisInstructionCategory cat)
-{
-    switch (cat) {
-    case ZYDIS_CATEGORY_SYSCALL: case ZYDIS_CATEGORY_SYSRET: case ZYDIS_CATEGORY_INTERRUPT:
-    case ZYDIS_CATEGORY_IO: case ZYDIS_CATEGORY_IOSTRINGOP: case ZYDIS_CATEGORY_SYSTEM:
-    case ZYDIS_CATEGORY_SEGOP: case ZYDIS_CATEGORY_VTX: case ZYDIS_CATEGORY_SGX:
-    case ZYDIS_CATEGORY_XSAVE: case ZYDIS_CATEGORY_XSAVEOPT: case ZYDIS_CATEGORY_RDWRFSGS:
-    case ZYDIS_CATEGORY_PT: case ZYDIS_CATEGORY_PCONFIG: case ZYDIS_CATEGORY_UINTR:
-    case ZYDIS_CATEGORY_SERIALIZE: case ZYDIS_CATEGORY_RDPRU: case ZYDIS_CATEGORY_MPX:
-    case ZYDIS_CATEGORY_CET: case ZYDIS_CATEGORY_SMAP: case ZYDIS_CATEGORY_WAITPKG:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static bool category_is_fpsimd(ZydisInstructionCategory cat)
 {
     switch (cat) {
@@ -270,7 +256,7 @@ bool insn_info_decode(uint8_t cpu_mode, uint64_t pc, const uint8_t *code, unsign
     if (out->flow != INSN_FLOW_NONE) out->kind |= INSN_K_CONTROL;
 
     /* Kind. */
-    if (category_is_system(in.meta.category)) out->kind |= INSN_K_SYSTEM;
+    if (x86_zydis_category_is_system(in.meta.category)) out->kind |= INSN_K_SYSTEM;
     if (in.meta.category == ZYDIS_CATEGORY_IO || in.meta.category == ZYDIS_CATEGORY_IOSTRINGOP)
         out->kind |= INSN_K_IO;
     if (in.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) out->kind |= INSN_K_SYSTEM | INSN_K_PRIV;

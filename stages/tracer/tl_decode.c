@@ -6,6 +6,8 @@
 
 #include <Zydis/Zydis.h>
 
+#include "x86_zydis_class.h"
+
 #define CR0_PE   (1ULL << 0)
 #define EFER_LMA (1ULL << 10)
 
@@ -154,20 +156,8 @@ static uint32_t reg_write_bits(ZydisRegister r)
  * OF, DF); false when it may change another or Zydis says nothing. */
 static uint32_t writes_of(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops, bool *lazy_only)
 {
-    switch (insn->meta.category) {
-    case ZYDIS_CATEGORY_SYSTEM:
-    case ZYDIS_CATEGORY_SYSCALL:
-    case ZYDIS_CATEGORY_SYSRET:       /* sysret, sysexit, and rsm: it restores everything from SMRAM */
-    case ZYDIS_CATEGORY_VTX:
-    case ZYDIS_CATEGORY_SGX:
-    case ZYDIS_CATEGORY_UINTR:
-    case ZYDIS_CATEGORY_INTERRUPT:
-    case ZYDIS_CATEGORY_RDWRFSGS:
-    case ZYDIS_CATEGORY_SEGOP:
-        return TL_WRITES_ALL;
-    default:
-        break;
-    }
+    /* (SYSRET includes rsm: it restores everything from SMRAM) */
+    if (x86_zydis_category_is_system(insn->meta.category)) return TL_WRITES_ALL;
     /* Far transfers and iret load CS (and SS), and in protected mode may
      * clear data segments, whose bases are words 18 and 19. */
     if (insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR || insn->mnemonic == ZYDIS_MNEMONIC_IRET ||
