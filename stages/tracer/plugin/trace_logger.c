@@ -164,7 +164,10 @@ static uint32_t next_tb_id = 1;
 static int max_vcpus = 1;
 static struct vcpu_state *vcpus;
 static struct qemu_plugin_scoreboard *flags_sb;
-static GPtrArray *countdown_chunks;   /* of struct qemu_plugin_scoreboard *, under tb_lock */
+/* [id / TL_CD_CHUNK]: every u32 id has a slot, so the table never moves;
+ * a slot is set under tb_lock before a TB with such an id exists, and read
+ * without the lock by that TB's callbacks. */
+static struct qemu_plugin_scoreboard *countdown_chunks[(UINT64_C(1) << 32) / TL_CD_CHUNK];
 static GPtrArray *tbs_by_id;          /* [id] = struct tl_tb *, under tb_lock */
 static struct reg_handles regs;
 static bool regs_found;
@@ -387,14 +390,14 @@ static void find_registers(void)
 
 static qemu_plugin_u64 tb_countdown(uint32_t id)
 {
-    return (qemu_plugin_u64){ g_ptr_array_index(countdown_chunks, id / TL_CD_CHUNK), (id % TL_CD_CHUNK) * 8 };
+    return (qemu_plugin_u64){ countdown_chunks[id / TL_CD_CHUNK], (id % TL_CD_CHUNK) * 8 };
 }
 
 /* Under tb_lock, before a TB with this id is instrumented. */
 static void countdown_reserve(uint32_t id)
 {
-    while (countdown_chunks->len <= id / TL_CD_CHUNK)
-        g_ptr_array_add(countdown_chunks, qemu_plugin_scoreboard_new(TL_CD_CHUNK * sizeof(uint64_t)));
+    if (!countdown_chunks[id / TL_CD_CHUNK])
+        countdown_chunks[id / TL_CD_CHUNK] = qemu_plugin_scoreboard_new(TL_CD_CHUNK * sizeof(uint64_t));
 }
 
 /* The countdown of t on vCPU v when its next sampled execution is `next`
@@ -852,7 +855,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     pthread_mutex_lock(&tb_lock);
     bool is_new;
     struct tl_tb *t = tb_lookup_or_add(pc, code, (uint32_t)len, (uint32_t)n, &is_new);
-    qemu_plugin_u64 cd = tb_countdown(t->id);   /* countdown_chunks may grow under another vCPU */
+    qemu_plugin_u64 cd = tb_countdown(t->id);
     if (is_new) {
         bool confirmed;
         int mode = tl_mode_resolve(&hint, pc, code, lens, n, &mode_memory, &confirmed);
@@ -1041,7 +1044,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     tl_mode_memory_init(&mode_memory);
     flags_sb = qemu_plugin_scoreboard_new(sizeof(struct vcpu_flags));
     tb_by_pc = g_hash_table_new(g_int64_hash, g_int64_equal);
-    countdown_chunks = g_ptr_array_new();
     tbs_by_id = g_ptr_array_new();
     start_us = now_mono_us();
     tsc_start = __rdtsc();
