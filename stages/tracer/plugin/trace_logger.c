@@ -16,11 +16,14 @@
  *   - a conditional R_REGS callback (countdown == 0) that takes the sample:
  *     it reads the pre state, arms the memory callbacks of this vCPU and
  *     sets the countdown to the next sampled execution;
- *   - a NO_REGS memory callback per memory instruction that returns at once
- *     unless the vCPU is sampling (QEMU 10 has no conditional memory
- *     callback).
+ *   - a NO_REGS memory callback on each instruction that may access memory
+ *     (tl_insn_may_access_memory), returning at once unless the vCPU is
+ *     sampling (QEMU 10 has no conditional memory callback).
  * So an unsampled execution costs one small helper call, three inline
- * operations or compares, and one helper call per memory access.
+ * operations or compares, and one helper call per memory access.  A
+ * sample's post state is its pre state with the TB's write set read again.
+ * check=on verifies both shortcuts (memory classes, partial register reads)
+ * against the full answer and counts the misses.
  *
  * Instruction mode: a R_REGS callback per instruction reads the registers
  * that may have changed.  insn_format=compact (default) appends the
