@@ -10,6 +10,7 @@
 #   block       trace_logger.so, block mode, default sampling, filter=all
 #   block_nomem     the same with mem=off                             (ablation)
 #   block_stream    mem=off and no samples: the ordered block stream alone (ablation)
+#   block_pipeline  block mode as pipeline.yaml runs it: filter=user, sample_every=64
 #   insn        trace_logger.so, instruction mode (registers + memory), filter=user,
 #               compact records (insn_format=compact, the default), the consumer
 #               expanding every instruction into its TRACE_INSN view
@@ -42,7 +43,7 @@ cd "$root"
 BUILD=${BUILD:-build}
 WORKLOADS=${TCGL_BENCH_WORKLOADS:-checksum,sort,matmul,interp}
 REPS=${TCGL_BENCH_REPS:-2}
-CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem block block_nomem block_stream insn insn_raw insn_literal}
+CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem block block_nomem block_stream block_pipeline insn insn_raw insn_literal}
 tracer=$BUILD/bin/tracer
 consume=$BUILD/tests/tools/trace_consume
 for f in "$tracer" "$consume" "$BUILD/lib/trace_logger.so" "$BUILD/tracer/vmlinux" "$BUILD/tracer/initramfs.cpio.gz"; do
@@ -95,6 +96,7 @@ run_config() {   # run_config CONFIG RUN
         block) run_traced "$2" ;;
         block_nomem) run_traced "$2" mem=off ;;
         block_stream) run_traced "$2" mem=off sample_first=0 sample_every=0 ;;
+        block_pipeline) run_traced "$2" filter=user sample_first=8 sample_every=64 ;;
         insn|insn_raw) run_traced "$2" mode=insn filter=user ;;
         insn_literal) run_traced "$2" mode=insn filter=user insn_format=literal ;;
         *) echo "bench_tracer: unknown configuration $1" >&2; exit 2 ;;
@@ -139,6 +141,7 @@ for n in $CONFIGS; do
         block) label="trace_logger block, filter=all" ;;
         block_nomem) label="  same, mem=off" ;;
         block_stream) label="  same, mem=off, no samples" ;;
+        block_pipeline) label="block as pipeline.yaml: filter=user" ;;
         insn) label="trace_logger insn, filter=user" ;;
         insn_raw) label="  same, consumer not decoding" ;;
         insn_literal) label="  same, insn_format=literal" ;;
