@@ -684,6 +684,7 @@ static void send_pack(unsigned int vcpu_index, struct vcpu_state *v, uint64_t ts
     struct rec r = { .type = REC_TRACE_INSNS };
     tl_pack_record(v->pack, (uint16_t)vcpu_index, &r.u.trace_insns);
     push_encoded(&r, "TRACE_INSNS");
+    publish_queue();
     tl_pack_reset(v->pack);
     v->pub_tsc = tsc;
 }
