@@ -162,7 +162,7 @@ echo
 echo "qemu_cpu: user+sys seconds of the QEMU process (best of $REPS rounds); wall_s: least of the rounds"
 for n in block insn insn_raw insn_literal; do has "$n" && echo "consumer user+sys, $n: $(val "$n" cpu_s) s"; done
 has block && echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
-has insn && echo "insn mode: $(val insn insn_views) instructions in $(val insn records_insns) TRACE_INSNS records; lag is measured on TRACE_EXEC only (insn records carry their own ts_us)"
+has insn && echo "insn mode: $(val insn insn_views) instructions in $(val insn records_insns) TRACE_INSNS records; lag is measured on TRACE_EXEC and TRACE_INSNS records (not on literal TRACE_INSN)"
 has insn_literal && echo "insn_literal: $(val insn_literal records_insn) TRACE_INSN records"
 for n in block insn insn_literal; do has "$n" && grep -h "trace_logger: end" "$tmp/$n.qemu" 2>/dev/null | sed 's/^/  /'; done
 echo "bench_tracer: load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

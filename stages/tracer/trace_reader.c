@@ -53,6 +53,22 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Consumer lag of a record whose last entry has timestamp `at` (the
+ * plugin's time=monotonic makes it CLOCK_MONOTONIC µs): now - at. */
+static void note_lag(struct trace_reader *r, uint64_t at)
+{
+    if (!r->measure_lag) return;
+    uint64_t now = mono_us();
+    if (r->nlag == r->lag_cap) {
+        size_t cap = r->lag_cap ? 2 * r->lag_cap : 4096;
+        uint64_t *l = realloc(r->lag_us, cap * sizeof *l);
+        if (!l) return;
+        r->lag_us = l;
+        r->lag_cap = cap;
+    }
+    r->lag_us[r->nlag++] = now > at ? now - at : 0;
+}
+
 static const struct tl_insn_tb *lookup_tb(void *ctx, uint32_t id)
 {
     struct trace_reader *r = ctx;
@@ -73,11 +89,16 @@ static void insn_view(const struct rec_trace_insn *i, void *ctx)
 static void handle_insns(struct trace_reader *r, const struct rec_trace_insns *p)
 {
     uint32_t n = p->dt_us.len / 4;
-    if (r->raw) {
+    if (n) {
         uint32_t last;
         memcpy(&last, p->dt_us.ptr + 4 * (n - 1), 4);
-        note_ts(r, p->t0_us);
-        note_ts(r, p->t0_us + last);
+        note_lag(r, p->t0_us + last);
+        if (r->raw) {
+            note_ts(r, p->t0_us);
+            note_ts(r, p->t0_us + last);
+        }
+    }
+    if (r->raw) {
         r->insn_views += n;
         return;
     }
@@ -149,18 +170,10 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
             note_ts(r, e->t0_us);
             note_ts(r, e->t0_us + dt);
         }
-        if (r->measure_lag && n && e->dt_us.len == 4 * n) {
+        if (n && e->dt_us.len == 4 * n) {
             uint32_t dt;
             memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
-            uint64_t now = mono_us(), at = e->t0_us + dt;
-            if (r->nlag == r->lag_cap) {
-                size_t cap = r->lag_cap ? 2 * r->lag_cap : 4096;
-                uint64_t *l = realloc(r->lag_us, cap * sizeof *l);
-                if (!l) break;
-                r->lag_us = l;
-                r->lag_cap = cap;
-            }
-            r->lag_us[r->nlag++] = now > at ? now - at : 0;
+            note_lag(r, e->t0_us + dt);
         }
         break;
     }

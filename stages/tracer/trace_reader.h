@@ -51,8 +51,8 @@ struct trace_reader {
     bool end_seen;
     struct rec_trace_end end;
     char end_reason[64];
-    /* Lag of TRACE_EXEC records: pop time - time of their last entry (needs
-     * the plugin's time=monotonic). */
+    /* Lag of TRACE_EXEC and TRACE_INSNS records: pop time - time of their
+     * last entry (needs the plugin's time=monotonic). */
     bool measure_lag;
     /* Count TRACE_SAMPLE / TRACE_INSN records by their tag without decoding
      * them (measures the producer, not the decoder); one TRACE_INSN in 4096
