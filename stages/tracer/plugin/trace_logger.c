@@ -288,14 +288,15 @@ static void push_record(const struct rec_buf *b, bool publish)
 }
 
 /* Encode straight into the queue, unpublished (no copy through a rec_buf:
- * TRACE_EXEC records carry up to 512 KiB). */
-static void push_encoded(const struct rec *r, const char *what)
+ * TRACE_EXEC records carry up to 512 KiB).  Returns the bytes written, 0
+ * when the record did not go in (counted and said). */
+static size_t push_encoded(const struct rec *r, const char *what)
 {
     struct rec_error err;
     size_t max = rec_encode_bound(r, &err), len = 0;
     if (max == (size_t)-1) {
         encode_failed(what, &err);
-        return;
+        return 0;
     }
     int rc;
     queue_lock_vcpu();
@@ -309,8 +310,8 @@ static void push_encoded(const struct rec *r, const char *what)
     queue_unlock_vcpu();
     if (rc == -1) encode_failed(what, &err);
     else if (rc != SHMQ_OK) push_failed(rc, max);
+    return rc == SHMQ_OK ? len : 0;
 }
-
 
 /* ---- registers ---------------------------------------------------------------------- */
 
@@ -573,24 +574,31 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
     v->samples++;
 }
 
+/* The value an access loaded or stored (the low 64 bits of a 128-bit one). */
+static uint64_t mem_value(qemu_plugin_meminfo_t info)
+{
+    qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
+    switch (mv.type) {
+    case QEMU_PLUGIN_MEM_VALUE_U8: return mv.data.u8;
+    case QEMU_PLUGIN_MEM_VALUE_U16: return mv.data.u16;
+    case QEMU_PLUGIN_MEM_VALUE_U32: return mv.data.u32;
+    case QEMU_PLUGIN_MEM_VALUE_U64: return mv.data.u64;
+    case QEMU_PLUGIN_MEM_VALUE_U128: return mv.data.u128.low;
+    }
+    return 0;
+}
+
 static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
     if (udata) atomic_fetch_add(&mem_misclassified, 1);   /* check=on: tl_insn_may_access_memory said no */
     if (!v->mem_active) return;
     if (v->nmem >= REC_MAX_MEMS) { v->mem_truncated++; return; }
-    qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
     struct x86_mem_access *a = &v->mem[v->nmem++];
     a->addr = vaddr;
+    a->value = mem_value(info);
     a->size = (uint8_t)(1u << qemu_plugin_mem_size_shift(info));
     a->is_store = qemu_plugin_mem_is_store(info);
-    switch (mv.type) {
-    case QEMU_PLUGIN_MEM_VALUE_U8: a->value = mv.data.u8; break;
-    case QEMU_PLUGIN_MEM_VALUE_U16: a->value = mv.data.u16; break;
-    case QEMU_PLUGIN_MEM_VALUE_U32: a->value = mv.data.u32; break;
-    case QEMU_PLUGIN_MEM_VALUE_U64: a->value = mv.data.u64; break;
-    case QEMU_PLUGIN_MEM_VALUE_U128: a->value = mv.data.u128.low; break;
-    }
 }
 
 /* ---- instruction mode ------------------------------------------------------------------ */
@@ -611,23 +619,7 @@ static void send_insn(struct vcpu_state *v)
         .mem = { v->nmem, v->mem },
     };
     v->insn = NULL;
-    struct rec_error err;
-    size_t max = rec_encode_bound(&r, &err), len = 0;
-    if (max == (size_t)-1) {
-        encode_failed("TRACE_INSN", &err);
-        return;
-    }
-    int rc;
-    queue_lock_vcpu();
-    void *dst = shmq_reserve(queue, max, args.drop ? 0 : -1, &rc);
-    if (dst) {
-        if (rec_encode_to(dst, max, &r, &len, &err) < 0) rc = -1;   /* cannot happen: the bound validated r */
-        else shmq_submit(queue, len);
-    }
-    queue_unlock_vcpu();
-    if (rc == -1) encode_failed("TRACE_INSN", &err);
-    else if (rc != SHMQ_OK) push_failed(rc, max);
-    else v->unpub_bytes += len;
+    v->unpub_bytes += push_encoded(&r, "TRACE_INSN");
 }
 
 /* Instruction records are published in bunches (256 KiB, or flush_us after
@@ -635,9 +627,7 @@ static void send_insn(struct vcpu_state *v)
 static void publish_insns(struct vcpu_state *v, uint64_t tsc)
 {
     if (v->unpub_bytes < (256u << 10) && tsc - v->pub_tsc <= flush_tsc) return;
-    queue_lock_vcpu();
-    shmq_flush(queue);
-    queue_unlock_vcpu();
+    publish_queue();
     v->unpub_bytes = 0;
     v->pub_tsc = tsc;
 }
@@ -724,16 +714,7 @@ static void on_insn_exec_compact(unsigned int vcpu_index, void *udata)
 /* insn_format=compact: memory accesses go straight into the batch. */
 static void on_insn_mem_compact(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
 {
-    qemu_plugin_mem_value mv = qemu_plugin_mem_get_value(info);
-    uint64_t value = 0;
-    switch (mv.type) {
-    case QEMU_PLUGIN_MEM_VALUE_U8: value = mv.data.u8; break;
-    case QEMU_PLUGIN_MEM_VALUE_U16: value = mv.data.u16; break;
-    case QEMU_PLUGIN_MEM_VALUE_U32: value = mv.data.u32; break;
-    case QEMU_PLUGIN_MEM_VALUE_U64: value = mv.data.u64; break;
-    case QEMU_PLUGIN_MEM_VALUE_U128: value = mv.data.u128.low; break;
-    }
-    tl_pack_mem(vcpus[vcpu_index].pack, vaddr, value, (uint8_t)(1u << qemu_plugin_mem_size_shift(info)),
+    tl_pack_mem(vcpus[vcpu_index].pack, vaddr, mem_value(info), (uint8_t)(1u << qemu_plugin_mem_size_shift(info)),
                 qemu_plugin_mem_is_store(info));
 }
 
