@@ -38,16 +38,33 @@ static bool zydis_mode(int mode, ZydisMachineMode *mm, ZydisStackWidth *sw)
     }
 }
 
-static bool lengths_agree(int mode, const uint8_t *code, const uint8_t *lens, size_t ninsns)
+/* The decoders (and tl_insn_decode's formatter) are set up once per
+ * thread: ZydisDisassembleIntel initializes both at every call, which cost
+ * a fifth of the tracer's disassembly time (it runs for every new TB).
+ * NULL for a mode that is not 16, 32 or 64. */
+static const ZydisDecoder *cached_decoder(int mode)
 {
+    static _Thread_local ZydisDecoder dec[3];
+    static _Thread_local bool ready[3];
     ZydisMachineMode mm;
     ZydisStackWidth sw;
-    ZydisDecoder dec;
-    if (!zydis_mode(mode, &mm, &sw) || ZYAN_FAILED(ZydisDecoderInit(&dec, mm, sw))) return false;
+    if (!zydis_mode(mode, &mm, &sw)) return NULL;
+    int k = mode == 16 ? 0 : mode == 32 ? 1 : 2;
+    if (!ready[k]) {
+        if (ZYAN_FAILED(ZydisDecoderInit(&dec[k], mm, sw))) return NULL;
+        ready[k] = true;
+    }
+    return &dec[k];
+}
+
+static bool lengths_agree(int mode, const uint8_t *code, const uint8_t *lens, size_t ninsns)
+{
+    const ZydisDecoder *dec = cached_decoder(mode);
+    if (!dec) return false;
     size_t off = 0;
     for (size_t i = 0; i < ninsns; i++) {
         ZydisDecodedInstruction insn;
-        if (ZYAN_FAILED(ZydisDecoderDecodeInstruction(&dec, NULL, code + off, lens[i], &insn)) ||
+        if (ZYAN_FAILED(ZydisDecoderDecodeInstruction(dec, NULL, code + off, lens[i], &insn)) ||
             insn.length != lens[i])
             return false;
         off += lens[i];
@@ -96,22 +113,6 @@ int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *co
     return cand[0];
 }
 
-/* The decoders and the formatter are set up once per thread:
- * ZydisDisassembleIntel initializes both at every call, which cost a fifth
- * of the tracer's disassembly time (it runs for every new TB). */
-static const ZydisDecoder *cached_decoder(int mode)
-{
-    static _Thread_local ZydisDecoder dec[3];
-    static _Thread_local bool ready[3];
-    int k = mode == 16 ? 0 : mode == 32 ? 1 : 2;
-    ZydisMachineMode mm;
-    ZydisStackWidth sw;
-    if (!ready[k]) {
-        if (!zydis_mode(mode, &mm, &sw) || ZYAN_FAILED(ZydisDecoderInit(&dec[k], mm, sw))) return NULL;
-        ready[k] = true;
-    }
-    return &dec[k];
-}
 
 
 int tl_cpl(const struct tl_mode_hint *h)
@@ -217,15 +218,13 @@ size_t tl_insn_decode(int mode, uint64_t pc, const uint8_t *code, size_t len, ch
 {
     static _Thread_local ZydisFormatter fmt;
     static _Thread_local bool fmt_ready;
-    ZydisMachineMode mm;
-    ZydisStackWidth sw;
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
     char text[TL_DISASM_MAX];
     bool want_text = disasm && disasm_len;
     if (disasm_len > TL_DISASM_MAX) disasm_len = TL_DISASM_MAX;
     if (want_text && !fmt_ready) fmt_ready = ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL));
-    const ZydisDecoder *dec = zydis_mode(mode, &mm, &sw) ? cached_decoder(mode) : NULL;
+    const ZydisDecoder *dec = cached_decoder(mode);
     bool ok = dec && ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, code, len, &insn, ops));
     if (ok && want_text)
         ok = fmt_ready && ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&fmt, &insn, ops, insn.operand_count_visible,
