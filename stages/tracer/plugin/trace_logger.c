@@ -5,23 +5,26 @@
  * Block mode (default), per translated TB that passes the filters:
  *   - at translation: one TRACE_TB (pc, bytes, QEMU's instruction lengths,
  *     Zydis disassembly, cpu mode, cpl);
- *   - a conditional R_REGS callback (post_pending != 0), registered first on
- *     every TB, that reads the post state of a sample in flight at the entry
- *     of the next block and sends the TRACE_SAMPLE;
- *   - a NO_REGS exec callback whose user data is the TB id itself: it
- *     appends the id and a TSC-derived µs offset to a per-vCPU buffer
- *     (flushed as TRACE_EXEC on size or age) and touches nothing per TB;
- *   - inline operations: the vCPU's instruction count += the TB's, and the
- *     TB's sample countdown (a dense per-vCPU array, see tb_countdown) -= 1;
- *   - a conditional R_REGS callback (countdown == 0) that takes the sample:
- *     it reads the pre state, arms the memory callbacks of this vCPU and
- *     sets the countdown to the next sampled execution;
+ *   - one exec callback whose user data is the TB id and instruction count
+ *     (it touches no per-TB structure unless it samples).  In this order it
+ *     ends a sample in flight (reads its post state, sends the TRACE_SAMPLE),
+ *     adds the TB's instructions to the vCPU's count, appends the id and a
+ *     TSC-derived µs offset to a per-vCPU buffer (flushed as TRACE_EXEC on
+ *     size or age), and counts down the TB's sample schedule (a dense
+ *     per-vCPU array, see sample_left): at 0 it takes a sample (reads the
+ *     pre state, arms the memory callbacks of this vCPU).  Doing all of
+ *     this in the one call that block mode needs anyway is cheaper than
+ *     QEMU's inline operations and conditional callbacks: those are
+ *     generated into every TB and run at every execution (measured: 0.2 s
+ *     of a 6.5 s traced boot);
  *   - a NO_REGS memory callback on each instruction that may access memory
  *     (tl_insn_may_access_memory), returning at once unless the vCPU is
  *     sampling (QEMU 10 has no conditional memory callback).
- * So an unsampled execution costs one small helper call, three inline
- * operations or compares, and one helper call per memory access.  A
- * sample's post state is its pre state with the TB's write set read again.
+ * A TB outside the filters gets a conditional callback that ends a sample
+ * in flight, and an inline store that makes the next traced TB read the
+ * clock afresh.  So an unsampled execution costs one small helper call and
+ * one helper call per memory access.  A sample's post state is its pre
+ * state with the TB's write set read again.
  * check=on verifies both shortcuts (memory classes, partial register reads)
  * against the full answer and counts the misses.
  *
@@ -95,7 +98,7 @@ struct tl_insn {              /* instruction mode: static facts of one instructi
 struct tl_tb {
     /* Nothing here is touched by an unsampled block-mode execution: the
      * exec callback gets the id as its user data, and the countdown lives
-     * in a dense scoreboard.  (A per-TB cache line read at every execution
+     * in a dense per-vCPU array (struct tb_chunk).  (A per-TB cache line read at every execution
      * was the plugin's largest cost: 5 MB of TBs do not stay in cache.) */
     uint32_t id;
     uint32_t ninsns;
@@ -109,23 +112,24 @@ struct tl_tb {
     uint8_t code[];           /* for matching a retranslation */
 };
 
-/* Flags the conditional callbacks and inline operations use (a scoreboard:
- * one per vCPU). */
+/* Flags the conditional callbacks and inline operations of untraced TBs
+ * use (a scoreboard: one per vCPU). */
 struct vcpu_flags {
-    uint64_t post_pending;
+    uint64_t post_pending;    /* a sample is in flight */
     uint64_t left_traced;     /* an untraced TB ran since the last traced one (inline store) */
-    uint64_t insns;           /* block mode: instructions of the traced TBs entered (inline add) */
 };
 
-/* The sample countdowns: for TB id i and vCPU v, the executions left until
- * the next sampled one; the TB's inline op subtracts 1 at each execution and
- * its sampling callback runs when the result is 0.  Inline operations
- * address a scoreboard entry, so the countdowns are scoreboards whose
- * per-vCPU element is an array of TL_CD_CHUNK u64 (one scoreboard per
- * chunk of ids, made as ids reach it): 8 dense bytes per TB, not a cache
- * line. */
-#define TL_CD_CHUNK 65536u
-#define TL_CD_NEVER (UINT64_C(1) << 62)   /* a countdown that never reaches 0 */
+/* TBs by id, in chunks of TL_ID_CHUNK ids (made as ids reach them): the TB
+ * and, for each vCPU, the executions to let pass before its next sampled
+ * one.  The exec callback reads only the latter: 8 dense bytes per TB and
+ * vCPU, not a cache line of the TB's structure (81 k TBs of a boot do not
+ * stay in cache). */
+#define TL_ID_CHUNK 65536u
+#define TL_NEVER (UINT64_C(1) << 62)      /* a countdown that never reaches 0 */
+struct tb_chunk {
+    struct tl_tb *tb[TL_ID_CHUNK];
+    uint64_t left[];          /* [vcpu * TL_ID_CHUNK + id % TL_ID_CHUNK] */
+};
 
 struct vcpu_state {
     /* block stream */
@@ -167,11 +171,10 @@ static uint32_t next_tb_id = 1;
 static int max_vcpus = 1;
 static struct vcpu_state *vcpus;
 static struct qemu_plugin_scoreboard *flags_sb;
-/* [id / TL_CD_CHUNK]: every u32 id has a slot, so the table never moves;
- * a slot is set under tb_lock before a TB with such an id exists, and read
- * without the lock by that TB's callbacks. */
-static struct qemu_plugin_scoreboard *countdown_chunks[(UINT64_C(1) << 32) / TL_CD_CHUNK];
-static GPtrArray *tbs_by_id;          /* [id] = struct tl_tb *, under tb_lock */
+/* [id / TL_ID_CHUNK]: every u32 id has a slot, so the table never moves;
+ * a slot and its entries are set under tb_lock before the TB exists for
+ * QEMU, and read without the lock by the vCPUs executing it. */
+static struct tb_chunk *tb_chunks[(UINT64_C(1) << 32) / TL_ID_CHUNK];
 static struct reg_handles regs;
 static bool regs_found;
 static uint64_t start_us, tsc_start;
@@ -390,32 +393,32 @@ static void find_registers(void)
     regs_found = true;
 }
 
-/* ---- sample countdowns ----------------------------------------------------------------- */
+/* ---- sample schedules ----------------------------------------------------------------- */
 
-static qemu_plugin_u64 tb_countdown(uint32_t id)
+/* Sampled executions (exec_seq) of a TB on a vCPU: 0..K-1, then K-1+N,
+ * K-1+2N, ... (K = 0: N-1, 2N-1, ...).  The next one after `e`; UINT64_MAX
+ * for never. */
+static uint64_t next_sampled(uint64_t e)
 {
-    return (qemu_plugin_u64){ countdown_chunks[id / TL_CD_CHUNK], (id % TL_CD_CHUNK) * 8 };
+    if (e == UINT64_MAX) return args.sample_first ? 0 : args.sample_every ? args.sample_every - 1 : UINT64_MAX;
+    return e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
 }
 
-/* Under tb_lock, before a TB with this id is instrumented. */
-static void countdown_reserve(uint32_t id)
+static uint64_t *sample_left(uint32_t id, unsigned int vcpu)
 {
-    if (!countdown_chunks[id / TL_CD_CHUNK])
-        countdown_chunks[id / TL_CD_CHUNK] = qemu_plugin_scoreboard_new(TL_CD_CHUNK * sizeof(uint64_t));
+    return &tb_chunks[id / TL_ID_CHUNK]->left[(size_t)vcpu * TL_ID_CHUNK + id % TL_ID_CHUNK];
 }
 
-/* The countdown of t on vCPU v when its next sampled execution is `next`
- * and the execution about to be counted is exec_seq `now` (the inline
- * subtraction comes first, so a countdown of 1 samples that execution). */
-static uint64_t countdown_value(uint64_t now, uint64_t next)
+/* Under tb_lock, before a TB with this id is instrumented: its chunk, with
+ * every countdown at the first sampled execution (for every vCPU QEMU may
+ * ever have, so a vCPU that comes up later needs nothing). */
+static void tb_chunk_reserve(uint32_t id)
 {
-    return next == UINT64_MAX ? TL_CD_NEVER : next - now + 1;
-}
-
-static void countdown_set(const struct tl_tb *t, unsigned int vcpu, uint64_t next)
-{
-    /* only vCPUs that exist: a later one is set up by vcpu_init */
-    if ((int)vcpu < qemu_plugin_num_vcpus()) qemu_plugin_u64_set(tb_countdown(t->id), vcpu, countdown_value(0, next));
+    if (tb_chunks[id / TL_ID_CHUNK]) return;
+    struct tb_chunk *c = g_malloc0(sizeof *c + (size_t)max_vcpus * TL_ID_CHUNK * sizeof(uint64_t));
+    uint64_t first = next_sampled(UINT64_MAX), left0 = first == UINT64_MAX ? TL_NEVER : first;
+    for (size_t i = 0; i < (size_t)max_vcpus * TL_ID_CHUNK; i++) c->left[i] = left0;
+    tb_chunks[id / TL_ID_CHUNK] = c;
 }
 
 static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
@@ -429,12 +432,6 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
      * that exist yet: QEMU asserts the index). */
     int exist = qemu_plugin_num_vcpus();
     for (int i = 0; i < max_vcpus && i < exist; i++) vcpus[i].flags = qemu_plugin_scoreboard_find(flags_sb, (unsigned)i);
-    /* A vCPU that comes up after TBs exist (CPU hotplug; a system VM makes
-     * all of them first) starts their countdowns from its schedule. */
-    for (guint i = 1; i < tbs_by_id->len; i++) {
-        struct tl_tb *t = g_ptr_array_index(tbs_by_id, i);
-        if (t) countdown_set(t, vcpu_index, t->sched[vcpu_index].next_sample);
-    }
     pthread_mutex_unlock(&tb_lock);
 }
 
@@ -493,48 +490,10 @@ static __attribute__((noinline)) void exec_clock(unsigned int vcpu_index, struct
     }
 }
 
-/* Every execution of a traced TB: udata is the TB id. */
-static void on_tb_exec(unsigned int vcpu_index, void *udata)
+/* A sample in flight ends at the entry of the next block: next_id is that
+ * TB's id, 0 when it lies outside the filters. */
+static void sample_end(unsigned int vcpu_index, struct vcpu_state *v, uint32_t next_id)
 {
-    struct vcpu_state *v = &vcpus[vcpu_index];
-    if (__builtin_expect((v->n & tsc_mask) == 0 || v->flags->left_traced, 0)) exec_clock(vcpu_index, v);
-    uint32_t n = v->n;
-    v->ids[n] = (uint32_t)(uintptr_t)udata;
-    v->dts[n] = v->dt;
-    v->n = ++n;
-    if (__builtin_expect(n >= args.batch, 0)) flush_exec(vcpu_index, v);
-}
-
-/* The countdown of this TB reached 0: this execution (exec_seq = the
- * scheduled one) is sampled, unless a sample is still in flight. */
-static void on_sample_pre(unsigned int vcpu_index, void *udata)
-{
-    struct tl_tb *t = udata;
-    struct vcpu_state *v = &vcpus[vcpu_index];
-    struct vcpu_flags *f = v->flags;
-    struct tb_sched *c = &t->sched[vcpu_index];
-    uint64_t e = c->next_sample;
-    /* Sampled: exec_seq 0..K-1, then K-1+N, K-1+2N, ... (K = 0: N-1, 2N-1, ...). */
-    c->next_sample = e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
-    qemu_plugin_u64_set(tb_countdown(t->id), vcpu_index, countdown_value(e + 1, c->next_sample));
-    if (f->post_pending) return;     /* one sample in flight per vCPU */
-    v->sample_tb = t;
-    v->sample_seq = e;
-    /* The previous sample's post state, read at the entry of this very
-     * block execution (on_sample_post runs first, then on_tb_exec counts
-     * the block), is this sample's pre state: nothing ran in between. */
-    if (v->post_at_block == v->blocks + v->n) v->pre = v->post;
-    else read_regs(v, &v->pre);
-    v->nmem = 0;
-    v->mem_active = args.mem;
-    f->post_pending = 1;
-}
-
-static void on_sample_post(unsigned int vcpu_index, void *udata)
-{
-    struct tl_tb *next = udata;      /* NULL: the next block is outside the filter */
-    struct vcpu_state *v = &vcpus[vcpu_index];
-    struct vcpu_flags *f = v->flags;
     struct rec_trace_sample s = {
         .tb_id = v->sample_tb->id,
         .pc = v->sample_tb->pc,
@@ -542,12 +501,12 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
         .pre = v->pre,
         .mem = { v->nmem, v->mem },
     };
-    if (next) {
+    if (next_id) {
         /* Since the pre state only the sampled TB ran (a traced TB follows
-         * it directly: untraced ones pass next = NULL), perhaps cut short by
-         * an exception, perhaps followed by the delivery of an interrupt,
-         * exception or SMI (TL_ENTRY_REREAD).  So only the TB's write set,
-         * those and rip are read again. */
+         * it directly: untraced ones end the sample with next_id = 0),
+         * perhaps cut short by an exception, perhaps followed by the
+         * delivery of an interrupt, exception or SMI (TL_ENTRY_REREAD).  So
+         * only the TB's write set, those and rip are read again. */
         uint32_t mask = v->sample_tb->writes | TL_ENTRY_REREAD | 1u << 16;
         s.post.present = true;
         if (mask == TL_WRITES_ALL) read_regs(v, &v->post);
@@ -555,14 +514,14 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
             v->post = v->pre;
             read_regs_mask(v, &v->post, mask);
         }
-        if (args.check && mask != TL_WRITES_ALL) check_regs(v, &v->post, false, next->id, next->pc, mask);
-        v->post_at_block = v->blocks + v->n + 1;   /* on_tb_exec of `next` counts it at once */
+        if (args.check && mask != TL_WRITES_ALL) check_regs(v, &v->post, false, next_id, v->post.rip, mask);
+        v->post_at_block = v->blocks + v->n + 1;   /* on_tb_exec counts the next block right after */
         s.post.regs = v->post;
         s.next_pc = s.post.regs.rip;
     } else {
         s.next_pc = read_reg(v, regs.slot[16]);
     }
-    f->post_pending = 0;
+    v->flags->post_pending = 0;
     v->mem_active = false;
     struct rec_error err;
     rec_buf_reset(&v->rb);
@@ -572,6 +531,54 @@ static void on_sample_post(unsigned int vcpu_index, void *udata)
     }
     push_record(&v->rb, false);
     v->samples++;
+}
+
+/* The countdown of TB `id` on this vCPU reached 0: this execution (exec_seq
+ * = the scheduled one) is sampled, unless a sample is still in flight. */
+static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struct vcpu_state *v, uint32_t id,
+                                                  uint64_t *left)
+{
+    struct tl_tb *t = tb_chunks[id / TL_ID_CHUNK]->tb[id % TL_ID_CHUNK];
+    struct tb_sched *c = &t->sched[vcpu_index];
+    uint64_t e = c->next_sample;
+    c->next_sample = next_sampled(e);
+    *left = c->next_sample == UINT64_MAX ? TL_NEVER : c->next_sample - e - 1;
+    if (v->flags->post_pending) return;     /* one sample in flight per vCPU */
+    v->sample_tb = t;
+    v->sample_seq = e;
+    /* The previous sample's post state, read at the entry of this very
+     * block execution (sample_end runs first, then on_tb_exec counts the
+     * block), is this sample's pre state: nothing ran in between. */
+    if (v->post_at_block == v->blocks + v->n) v->pre = v->post;
+    else read_regs(v, &v->pre);
+    v->nmem = 0;
+    v->mem_active = args.mem;
+    v->flags->post_pending = 1;
+}
+
+/* Every execution of a traced TB (R_REGS: it may read registers for a
+ * sample).  udata = the TB id | its instruction count << 32. */
+static void on_tb_exec(unsigned int vcpu_index, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    uint32_t id = (uint32_t)(uintptr_t)udata;
+    if (__builtin_expect(v->flags->post_pending != 0, 0)) sample_end(vcpu_index, v, id);
+    v->insns += (uintptr_t)udata >> 32;
+    if (__builtin_expect((v->n & tsc_mask) == 0 || v->flags->left_traced, 0)) exec_clock(vcpu_index, v);
+    uint32_t n = v->n;
+    v->ids[n] = id;
+    v->dts[n] = v->dt;
+    v->n = ++n;
+    if (__builtin_expect(n >= args.batch, 0)) flush_exec(vcpu_index, v);
+    uint64_t *left = sample_left(id, vcpu_index);
+    if (__builtin_expect(*left == 0, 0)) sample_take(vcpu_index, v, id, left);
+    else --*left;
+}
+
+/* The first TB outside the filters after a sampled one ends the sample. */
+static void on_sample_end_untraced(unsigned int vcpu_index, void *udata)
+{
+    sample_end(vcpu_index, &vcpus[vcpu_index], 0);
 }
 
 /* The value an access loaded or stored (the low 64 bits of a 128-bit one). */
@@ -744,14 +751,9 @@ static struct tl_tb *tb_lookup_or_add(uint64_t pc, const uint8_t *code, uint32_t
     t->code_len = len;
     memcpy(t->code, code, len);
     t->sched = max_vcpus == 1 ? &t->s0 : g_new0(struct tb_sched, max_vcpus);
-    uint64_t first = args.sample_first ? 0 : args.sample_every ? args.sample_every - 1 : UINT64_MAX;
-    countdown_reserve(t->id);
-    for (int i = 0; i < max_vcpus; i++) {
-        t->sched[i].next_sample = first;
-        countdown_set(t, (unsigned)i, first);
-    }
-    g_ptr_array_set_size(tbs_by_id, t->id + 1);
-    g_ptr_array_index(tbs_by_id, t->id) = t;
+    for (int i = 0; i < max_vcpus; i++) t->sched[i].next_sample = next_sampled(UINT64_MAX);
+    tb_chunk_reserve(t->id);
+    tb_chunks[t->id / TL_ID_CHUNK]->tb[t->id % TL_ID_CHUNK] = t;
     uint64_t *key = g_new(uint64_t, 1);
     *key = pc;
     g_hash_table_replace(tb_by_pc, key, g_slist_prepend(chain, t));
@@ -816,8 +818,9 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
          * block lies outside the filter still ends (with post = nil), and
          * an inline store telling on_tb_exec to read the clock afresh. */
         if (args.mode == TL_MODE_BLOCK)
-            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
-                qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, NULL);
+            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_end_untraced, QEMU_PLUGIN_CB_R_REGS,
+                QEMU_PLUGIN_COND_NE, qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending),
+                0, NULL);
         qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
             qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, left_traced), 1);
         return;
@@ -840,7 +843,6 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     pthread_mutex_lock(&tb_lock);
     bool is_new;
     struct tl_tb *t = tb_lookup_or_add(pc, code, (uint32_t)len, (uint32_t)n, &is_new);
-    qemu_plugin_u64 cd = tb_countdown(t->id);
     if (is_new) {
         bool confirmed;
         int mode = tl_mode_resolve(&hint, pc, code, lens, n, &mode_memory, &confirmed);
@@ -872,19 +874,8 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     pthread_mutex_unlock(&tb_lock);
 
     if (args.mode == TL_MODE_BLOCK) {
-        /* In this order: the post state of a sample in flight is the state
-         * before anything of this TB; the countdown's callback sees the
-         * block already counted (post_at_block). */
-        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_post, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
-            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending), 0, t);
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)t->id);
-        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
-            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, insns), n);
-        if (args.sample_first || args.sample_every) {
-            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64, cd, UINT64_MAX);
-            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_pre, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_EQ,
-                                                      cd, 0, t);
-        }
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_R_REGS,
+                                             (void *)(uintptr_t)(t->id | (uint64_t)n << 32));
         /* Not on instructions that never access memory: their callback
          * would never run, but QEMU would still arm and disarm its
          * memory-callback state around each of them.  check=on puts it on
@@ -927,8 +918,7 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *p)
         if (v->pack) send_pack((unsigned)i, v, __rdtsc());
         else if (args.mode == TL_MODE_INSN) send_insn(v);
         flush_exec((unsigned)i, v);
-        e.insns += v->insns + qemu_plugin_u64_get(
-            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, insns), (unsigned)i);
+        e.insns += v->insns;
         e.blocks += v->blocks;
         e.samples += v->samples;
     }
@@ -1029,7 +1019,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     tl_mode_memory_init(&mode_memory);
     flags_sb = qemu_plugin_scoreboard_new(sizeof(struct vcpu_flags));
     tb_by_pc = g_hash_table_new(g_int64_hash, g_int64_equal);
-    tbs_by_id = g_ptr_array_new();
     start_us = now_mono_us();
     tsc_start = __rdtsc();
     calibrate_tsc();
