@@ -11,6 +11,8 @@
  * when woken (or the value already differed), -1 with errno ETIMEDOUT on
  * timeout, EINTR on a signal. */
 int futex_wait_shared(const uint32_t *word, uint32_t val, int timeout_ms);
+/* The same with a timeout in microseconds (< 0: no limit). */
+int futex_wait_shared_us(const uint32_t *word, uint32_t val, int64_t timeout_us);
 
 /* Wake up to n sleepers on word; returns how many were woken, or -1. */
 int futex_wake_shared(const uint32_t *word, int n);

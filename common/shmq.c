@@ -72,6 +72,7 @@ struct shmq {
     size_t map_len;
     enum shmq_role role;
     int spin;
+    int patience_us;          /* consumer: shmq_set_patience */
     char path[PATH_MAX];
     /* producer */
     uint64_t tail, pub_tail, head_cache;
@@ -126,6 +127,8 @@ static void resolve_path(const char *path, char *out, size_t n)
 const char *shmq_path(const struct shmq *q) { return q->path; }
 size_t shmq_max_record(const struct shmq *q) { return (size_t)q->max_rec; }
 void shmq_set_spin(struct shmq *q, int iterations) { q->spin = iterations < 0 ? 0 : iterations; }
+void shmq_set_patience(struct shmq *q, int us) { q->patience_us = us < 0 ? 0 : us; }
+int shmq_patience(const struct shmq *q) { return q->patience_us; }
 
 /* ---- time and processes ------------------------------------------------------------------- */
 static int64_t now_ms(void)
@@ -425,6 +428,11 @@ void shmq_close(struct shmq *q)
 }
 
 /* ---- doorbells ---------------------------------------------------------------------------------- */
+/* Values of a waiter flag: the side sleeps until rung, or (consumer only)
+ * it sleeps at most its patience and wants a ring only when a quarter of
+ * the ring waits (shmq_set_patience). */
+#define WAITING         1u
+#define WAITING_PATIENT 2u
 /* Called right after a seq_cst store of our index: that store and this
  * seq_cst load of the flag pair with the sleeper's seq_cst flag store and
  * index re-read (Dekker), so either we see the flag or it sees our index.
@@ -462,6 +470,12 @@ void shmq_flush(struct shmq *q)
     q->pend_records = q->pend_bytes = 0;
     atomic_store_explicit(&h->tail, q->tail, memory_order_seq_cst);
     q->pub_tail = q->tail;
+    /* A patient consumer wakes up by itself; ring only when it falls a
+     * quarter of the ring behind (head is the committed position: a stale
+     * or lagging one only makes us ring earlier). */
+    if (atomic_load_explicit(&h->consumer_waiting, memory_order_seq_cst) == WAITING_PATIENT &&
+        q->tail - atomic_load_explicit(&h->head, memory_order_relaxed) < q->cap / 4)
+        return;
     ring_bell(&h->consumer_waiting, &h->data_seq);
 }
 
@@ -646,9 +660,10 @@ int shmq_peek(struct shmq *q, struct shmq_msg *m, int timeout_ms)
         if ((r = next_frame(q, m)) != SHMQ_AGAIN) goto out;
     }
     int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+    int patient_sleeps = 0;
     for (;;) {
         uint32_t seq = atomic_load(&h->data_seq);
-        atomic_store(&h->consumer_waiting, 1);
+        atomic_store(&h->consumer_waiting, q->patience_us ? WAITING_PATIENT : WAITING);
         atomic_thread_fence(memory_order_seq_cst);
         if ((r = next_frame(q, m)) != SHMQ_AGAIN) {
             atomic_store(&h->consumer_waiting, 0);
@@ -660,8 +675,17 @@ int shmq_peek(struct shmq *q, struct shmq_msg *m, int timeout_ms)
         }
         int s = slice_ms(timeout_ms, deadline);
         if (s == 0) return SHMQ_AGAIN;
-        if (futex_wait_shared((const uint32_t *)&h->data_seq, seq, s) < 0 && errno == ETIMEDOUT &&
-            slot_state(&h->producer) == SHMQ_PEER_GONE) {
+        int64_t s_us = (int64_t)s * 1000;
+        /* patient: wake up by ourselves; the liveness check below runs
+         * about every SHMQ_LIVENESS_MS all the same */
+        bool check_peer = true;
+        if (q->patience_us && q->patience_us < s_us) {
+            s_us = q->patience_us;
+            check_peer = ++patient_sleeps * (int64_t)q->patience_us >= SHMQ_LIVENESS_MS * 1000;
+            if (check_peer) patient_sleeps = 0;
+        }
+        if (futex_wait_shared_us((const uint32_t *)&h->data_seq, seq, s_us) < 0 && errno == ETIMEDOUT &&
+            check_peer && slot_state(&h->producer) == SHMQ_PEER_GONE) {
             if ((r = next_frame(q, m)) != SHMQ_AGAIN) goto out;
             if (ended(q)) return SHMQ_EOS;
             set_error("%s: producer pid %d died (queue empty)", q->path, (int)atomic_load(&h->producer.pid));
@@ -731,12 +755,12 @@ void shmq_rewind(struct shmq *q)
 
 uint64_t shmq_uncommitted(const struct shmq *q) { return q->peek_ord - q->commit_ord; }
 
-int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val)
+static int consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val, uint32_t how)
 {
     struct shmq_header *h = q->h;
     if (q->read_pos != q->tail_cache) return 1;
     *val = atomic_load(&h->data_seq);
-    atomic_store(&h->consumer_waiting, 1);
+    atomic_store(&h->consumer_waiting, how);
     atomic_thread_fence(memory_order_seq_cst);
     q->tail_cache = atomic_load_explicit(&h->tail, memory_order_acquire);
     if (q->tail_cache != q->read_pos || atomic_load(&h->eos)) {
@@ -745,6 +769,17 @@ int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val)
     }
     *word = (const uint32_t *)&h->data_seq;
     return 0;
+}
+
+int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val)
+{
+    return consumer_arm(q, word, val, WAITING);
+}
+
+int shmq_consumer_arm_patient(struct shmq *q, const uint32_t **word, uint32_t *val, int64_t *sleep_us)
+{
+    *sleep_us = q->patience_us ? q->patience_us : -1;
+    return consumer_arm(q, word, val, q->patience_us ? WAITING_PATIENT : WAITING);
 }
 
 /* ---- inspection ------------------------------------------------------------------------------------- */

@@ -150,6 +150,23 @@ size_t shmq_max_record(const struct shmq *q);
 void shmq_set_spin(struct shmq *q, int iterations);
 
 /* ---- consumer ---- */
+/* Patience: a consumer that sleeps at most `us` microseconds at a time
+ * instead of asking the producer to wake it.  While it sleeps so, the
+ * producer rings only once a quarter of the ring waits unconsumed (and at
+ * the end of the stream), so a producer that publishes small batches often
+ * pays no wake-up syscall per batch; records wait up to `us` longer.  Worth
+ * it where a cross-CPU wake-up is expensive (20-40 µs of the producer's
+ * time in a VM) and the producer is the bottleneck, as QEMU is for the
+ * trace queue.  0 (default): the producer rings at every publish.  Honoured
+ * by shmq_peek and by shmq_consumer_arm_patient's callers; plain
+ * shmq_consumer_arm always asks for the ring. */
+void shmq_set_patience(struct shmq *q, int us);
+/* The patience of the trace queue's consumers (trace_reader, the cfg
+ * stage): QEMU publishes a batch every few ms and a wake-up costs its vCPU
+ * thread 20-40 µs in a VM; 200 µs more lag is far below a batch's own age. */
+#define SHMQ_TRACE_PATIENCE_US 200
+int shmq_patience(const struct shmq *q);
+
 /* Next record after the last peeked one.  timeout_ms as for push.  Returns
  * SHMQ_OK, SHMQ_AGAIN, SHMQ_EOS, SHMQ_PEER_DEAD (producer died and nothing is
  * left), SHMQ_CORRUPT. */
@@ -169,6 +186,10 @@ uint64_t shmq_uncommitted(const struct shmq *q);
  * corrupt frame: call shmq_peek), else 0 after raising the waiter flag: then
  * sleep while *word == val (futex), and call shmq_peek when woken. */
 int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val);
+/* The same, for a caller that honours the queue's patience: when it returns
+ * 0 and *sleep_us >= 0, sleep at most *sleep_us microseconds (the producer
+ * may not ring); *sleep_us < 0: no limit beyond the caller's own. */
+int shmq_consumer_arm_patient(struct shmq *q, const uint32_t **word, uint32_t *val, int64_t *sleep_us);
 
 /* ---- both ---- */
 /* Bytes published but not yet committed (frames, headers and padding

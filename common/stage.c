@@ -219,6 +219,7 @@ static int apply_ctl(struct stage *st)
                       t.inputs[k].peer_worker, shmq_last_error());
             return -1;
         }
+        shmq_set_patience(in->q, st->input_patience_us);
         st->nin++;
         st->has_inputs = true;
     }
@@ -421,18 +422,31 @@ void stage_count_bad(struct stage *st)
     atomic_fetch_add_explicit(&st->ctl->records_bad, 1, memory_order_relaxed);
 }
 
-/* Sleep until an input has something (or STAGE_POLL_MS). */
+void stage_set_input_patience(struct stage *st, int us)
+{
+    st->input_patience_us = us < 0 ? 0 : us;
+    for (int i = 0; i < st->nin; i++)
+        if (st->in[i].q)
+            shmq_set_patience(st->in[i].q, st->input_patience_us);
+}
+
+/* Sleep until an input has something (or STAGE_POLL_MS, or the shortest
+ * patience of an input). */
 static void wait_inputs(struct stage *st)
 {
     struct futex_waitv w[STAGE_MAX_INPUTS];
     int n = 0;
+    int64_t sleep_ns = STAGE_POLL_MS * 1000000L;
     for (int i = 0; i < st->nin; i++) {
         if (st->in[i].ended)
             continue;
         const uint32_t *word;
         uint32_t val;
-        if (shmq_consumer_arm(st->in[i].q, &word, &val))
+        int64_t patience_us;
+        if (shmq_consumer_arm_patient(st->in[i].q, &word, &val, &patience_us))
             return;   /* something arrived meanwhile */
+        if (patience_us >= 0 && patience_us * 1000 < sleep_ns)
+            sleep_ns = patience_us * 1000;   /* its producer may not ring */
         w[n].val = val;
         w[n].uaddr = (uintptr_t)word;
         w[n].flags = FUTEX_32;
@@ -445,7 +459,8 @@ static void wait_inputs(struct stage *st)
     }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += STAGE_POLL_MS * 1000000L;
+    ts.tv_sec += (time_t)(sleep_ns / 1000000000L);
+    ts.tv_nsec += (long)(sleep_ns % 1000000000L);
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;

@@ -177,12 +177,17 @@ struct stage {
     int nports;
     enum stage_status end;  /* how stage_next finished: ENDED or STOPPED */
     bool finished;
+    int input_patience_us;  /* stage_set_input_patience */
 };
 
 /* Read the environment pipectl set, map the control file, attach the queues,
  * set the log identity, catch SIGTERM/SIGINT (stop at a record boundary).
  * Returns 0, or -1 after logging why. */
 int stage_open(int argc, char **argv, struct stage *st);
+/* Wait for input records patiently (shmq_set_patience) on every input, now
+ * and attached later: for a stage fed by a producer that must not pay a
+ * wake-up per publish (the tracer).  0: the default eager wake-ups. */
+void stage_set_input_patience(struct stage *st, int us);
 /* Index of output port `name`, or -1 (logged). */
 int stage_port(const struct stage *st, const char *name);
 /* Next input record: 1 with *rec filled, 0 at the end (all inputs ended, or a

@@ -9,6 +9,7 @@
 
 #include "cfg_stage.h"
 #include "log.h"
+#include "shmq.h"
 #include "stage.h"
 
 static const char usage[] =
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
 
     struct stage st;
     if (stage_open(argc, argv, &st) < 0) return 2;
+    stage_set_input_patience(&st, SHMQ_TRACE_PATIENCE_US);   /* fed by the tracer (QEMU) */
     o.out_dir = out_dir ? out_dir : st.report_dir ? st.report_dir : ".";
     if (!no_ckpt) {
         o.ckpt_dir = ckpt_dir ? ckpt_dir : st.run_dir;

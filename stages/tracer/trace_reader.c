@@ -23,6 +23,7 @@ int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacit
         log_error("trace reader: cannot open queue %s as consumer: %s", path, shmq_last_error());
         return -1;
     }
+    shmq_set_patience(r->q, SHMQ_TRACE_PATIENCE_US);
     return 0;
 }
 

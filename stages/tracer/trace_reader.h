@@ -69,7 +69,8 @@ struct trace_reader {
     void *ctx;
 };
 
-/* Open (creating with `capacity` bytes when missing) `path` as consumer. 0 or -1 (message logged). */
+/* Open (creating with `capacity` bytes when missing) `path` as consumer,
+ * patient (SHMQ_TRACE_PATIENCE_US). 0 or -1 (message logged). */
 int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacity);
 /* Consume until TRACE_END / end of stream, `stop` becomes true, or nothing
  * arrives for idle_ms.  Returns 0 when the end was seen, 1 otherwise, -1 on a queue error. */

@@ -1,6 +1,6 @@
 /* test_shmq.c — the SPSC queue in one process (both roles, real shm file):
  * create/attach validation, empty/full, wrap-around, batches, drop policy,
- * at-least-once re-delivery, end of stream, corrupt headers and frames. */
+ * at-least-once re-delivery, patience, end of stream, corrupt headers and frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmq.h"
@@ -249,6 +250,77 @@ static void test_shmq_uncommitted_redelivered(void **state)
     shmq_close(c);
 }
 
+/* A patient consumer (shmq_set_patience) is not rung for a small publish,
+ * only once a quarter of the ring waits; an eager one is rung at once.  And
+ * it still finds a record published while it sleeps, by waking itself. */
+static void test_shmq_patient_consumer(void **state)
+{
+    (void)state;
+    struct shmq *p, *c;
+    open_pair(4096, 0, &p, &c);
+    char rec[100] = { 0 };
+    const uint32_t *word;
+    uint32_t val;
+    int64_t sleep_us;
+    struct shmq_info in;
+
+    /* eager: the first publish rings (doorbell bumped, flag cleared) */
+    assert_int_equal(shmq_consumer_arm_patient(c, &word, &val, &sleep_us), 0);
+    assert_true(sleep_us < 0);
+    assert_int_equal(shmq_push(p, rec, sizeof rec, 0), SHMQ_OK);
+    assert_int_not_equal(*word, val);
+    shmq_info(c, &in);
+    assert_int_equal(in.consumer_waiting, 0);
+    struct shmq_msg m;
+    assert_int_equal(shmq_peek(c, &m, 0), SHMQ_OK);
+    shmq_commit(c);
+
+    /* patient: no ring below a quarter of the ring (4096 / 4 = 1024 bytes,
+     * 112 bytes a frame), a ring at it */
+    shmq_set_patience(c, 5000);
+    assert_int_equal(shmq_patience(c), 5000);
+    assert_int_equal(shmq_consumer_arm_patient(c, &word, &val, &sleep_us), 0);
+    assert_int_equal(sleep_us, 5000);
+    for (int i = 0; i < 9; i++) {             /* 9 * 112 = 1008 < 1024 */
+        assert_int_equal(shmq_push(p, rec, sizeof rec, 0), SHMQ_OK);
+        assert_int_equal(*word, val);
+        shmq_info(c, &in);
+        assert_int_equal(in.consumer_waiting, 2);
+    }
+    assert_int_equal(shmq_push(p, rec, sizeof rec, 0), SHMQ_OK);   /* 1120 >= 1024 */
+    assert_int_not_equal(*word, val);
+    shmq_info(c, &in);
+    assert_int_equal(in.consumer_waiting, 0);
+    while (shmq_peek(c, &m, 0) == SHMQ_OK) {}
+    shmq_commit(c);
+
+    /* a record published (without a ring) while the consumer sleeps is
+     * found when it wakes itself: long before the 2 s timeout */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        usleep(50 * 1000);
+        struct shmq_info ci;
+        shmq_info(p, &ci);
+        int rc = shmq_push(p, "late", 4, 0);
+        _exit(rc == SHMQ_OK && ci.consumer_waiting == 2 ? 0 : 1);   /* it was sleeping patiently */
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(shmq_peek(c, &m, 2000), SHMQ_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(m.len, 4);
+    assert_memory_equal(m.data, "late", 4);
+    double waited_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(waited_ms < 1000);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    shmq_close(p);
+    shmq_close(c);
+}
+
 static void test_shmq_end_of_stream(void **state)
 {
     (void)state;
@@ -389,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shmq_drop_policy_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_batch_commit_through_and_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_uncommitted_redelivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shmq_patient_consumer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_end_of_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_too_big_and_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_corrupt_headers_refused, setup, teardown),
