@@ -93,15 +93,21 @@ int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *co
                     const uint8_t *lens, size_t ninsns, struct tl_mode_memory *mem, bool *confirmed)
 {
     int cand[3];
-    unsigned agree = tl_modes_agreeing(code, lens, ninsns);
+    unsigned agree;
     tl_mode_candidates(h, pc, cand);
     if (mem && h->has_regs && (h->cr0 & CR0_PE) && (h->efer & EFER_LMA)) {
+        /* Long mode: 64-bit or compatibility-mode code.  The 16-bit decode
+         * is made only when neither fits (a 16-bit code segment): one decode
+         * per instruction less on every TB of a 64-bit guest. */
         uint8_t *seen = &mem->by_cs[(h->cs >> 3) & 8191];
-        bool a64 = agree & 4u, a32 = agree & 2u;
+        bool a64 = lengths_agree(64, code, lens, ninsns), a32 = lengths_agree(32, code, lens, ninsns);
         *confirmed = a64 || a32;
         if (a64 && !a32) return *seen = 64;
         if (a32 && !a64) return *seen = 32;
         if (a64 && a32) return *seen ? *seen : 64;
+        agree = lengths_agree(16, code, lens, ninsns) ? mode_bit(16) : 0;
+    } else {
+        agree = tl_modes_agreeing(code, lens, ninsns);
     }
     for (int i = 0; i < 3; i++) {
         if (agree & mode_bit(cand[i])) {

@@ -152,6 +152,10 @@ static void test_mode_resolution(void **state)
     assert_int_equal(tl_mode_resolve(&lm_odd, 0x8049000, both, lboth, 1, &mem, &ok), 64);  /* unknown: 64 */
     assert_int_equal(tl_mode_resolve(&lm_odd, 0x8049000, c32, l32, 2, &mem, &ok), 32);    /* learns */
     assert_int_equal(tl_mode_resolve(&lm_odd, 0x8049002, both, lboth, 1, &mem, &ok), 32);
+    /* a 16-bit code segment under long mode: fits neither 64 nor 32 */
+    const uint8_t m16[] = {0xb8, 0x34, 0x12}, l16m[] = {3};                /* mov ax, 0x1234 */
+    assert_int_equal(tl_mode_resolve(&lm_odd, 0x8000, m16, l16m, 1, &mem, &ok), 16);
+    assert_true(ok);
     assert_int_equal(tl_modes_agreeing(c64, l64, 1) & 4u, 4u);
     assert_int_equal(tl_modes_agreeing(c32, l32, 2), 2u | 1u);
     assert_int_equal(tl_cpl(&lm), 3);

@@ -102,6 +102,7 @@ struct tl_tb {
      * was the plugin's largest cost: 5 MB of TBs do not stay in cache.) */
     uint32_t id;
     uint32_t ninsns;
+    struct tl_tb *same_pc;    /* the next TB in tb_by_pc's chain for this pc */
     struct tb_sched *sched;   /* [max_vcpus]; &s0 when there is one vCPU */
     struct tb_sched s0;
     uint64_t pc;
@@ -166,7 +167,7 @@ static struct tl_args args;
 static struct shmq *queue;
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t tb_lock = PTHREAD_MUTEX_INITIALIZER;
-static GHashTable *tb_by_pc;          /* pc -> GSList of struct tl_tb* */
+static GHashTable *tb_by_pc;          /* &pc -> struct tl_tb * (chained by same_pc), under tb_lock */
 static uint32_t next_tb_id = 1;
 static int max_vcpus = 1;
 static struct vcpu_state *vcpus;
@@ -391,6 +392,27 @@ static void find_registers(void)
         qemu_plugin_outs(line);
     }
     regs_found = true;
+}
+
+/* ---- TB memory ---------------------------------------------------------------------- */
+
+/* What a TB keeps until QEMU exits (its struct, code, schedules, memory
+ * classes) comes from 1 MiB slabs, under tb_lock: a boot translates ~81 k
+ * TBs, and an allocation each (64-byte aligned, growing the heap a page at
+ * a time) showed in the profile of translation. */
+static void *tb_arena_alloc(size_t n)
+{
+    static uint8_t *slab;
+    static size_t used, cap;
+    n = (n + 63) & ~(size_t)63;
+    if (!slab || cap - used < n) {
+        cap = n > (1u << 20) ? n : (1u << 20);
+        if (posix_memalign((void **)&slab, 64, cap)) g_error("trace_logger: out of memory");
+        used = 0;
+    }
+    void *p = slab + used;
+    used += n;
+    return memset(p, 0, n);
 }
 
 /* ---- sample schedules ----------------------------------------------------------------- */
@@ -734,29 +756,25 @@ static void on_insn_tb_exec(unsigned int vcpu_index, void *udata)
 
 static struct tl_tb *tb_lookup_or_add(uint64_t pc, const uint8_t *code, uint32_t len, uint32_t ninsns, bool *is_new)
 {
-    GSList *chain = g_hash_table_lookup(tb_by_pc, &pc);
-    for (GSList *l = chain; l; l = l->next) {
-        struct tl_tb *t = l->data;
+    struct tl_tb *chain = g_hash_table_lookup(tb_by_pc, &pc);
+    for (struct tl_tb *t = chain; t; t = t->same_pc) {
         if (t->code_len == len && t->ninsns == ninsns && !memcmp(t->code, code, len)) {
             *is_new = false;
             return t;
         }
     }
-    void *mem = NULL;
-    if (posix_memalign(&mem, 64, sizeof(struct tl_tb) + len)) g_error("trace_logger: out of memory");
-    struct tl_tb *t = memset(mem, 0, sizeof *t);
+    struct tl_tb *t = tb_arena_alloc(sizeof *t + len);
     t->id = next_tb_id++;
     t->pc = pc;
     t->ninsns = ninsns;
     t->code_len = len;
     memcpy(t->code, code, len);
-    t->sched = max_vcpus == 1 ? &t->s0 : g_new0(struct tb_sched, max_vcpus);
+    t->sched = max_vcpus == 1 ? &t->s0 : tb_arena_alloc((size_t)max_vcpus * sizeof *t->sched);
     for (int i = 0; i < max_vcpus; i++) t->sched[i].next_sample = next_sampled(UINT64_MAX);
     tb_chunk_reserve(t->id);
     tb_chunks[t->id / TL_ID_CHUNK]->tb[t->id % TL_ID_CHUNK] = t;
-    uint64_t *key = g_new(uint64_t, 1);
-    *key = pc;
-    g_hash_table_replace(tb_by_pc, key, g_slist_prepend(chain, t));
+    t->same_pc = chain;
+    g_hash_table_replace(tb_by_pc, &t->pc, t);   /* the key lives as long as t: TBs are never freed */
     *is_new = true;
     return t;
 }
@@ -785,7 +803,7 @@ static struct tl_mode_hint read_mode_hint(void)
 
 static void send_tb(struct tl_tb *t, int mode, int cpl, const uint8_t *lens, char (*dis)[TL_DISASM_MAX])
 {
-    struct rec_str *strs = g_new(struct rec_str, t->ninsns);
+    static struct rec_str strs[REC_MAX_TB_INSNS];   /* under tb_lock */
     for (uint32_t i = 0; i < t->ninsns; i++) strs[i] = rec_str_c(dis[i]);
     struct rec_trace_tb r = {
         .tb_id = t->id, .pc = t->pc, .cpu_mode = (uint8_t)mode, .cpl = (uint8_t)(cpl < 0 ? (t->pc >> 63 ? 0 : 3) : cpl),
@@ -795,7 +813,6 @@ static void send_tb(struct tl_tb *t, int mode, int cpl, const uint8_t *lens, cha
     rec_buf_reset(&trans_rb);
     if (rec_encode_trace_tb(&trans_rb, &r, &err) < 0) encode_failed("TRACE_TB", &err);
     else { push_record(&trans_rb, false); atomic_fetch_add(&tbs_sent, 1); }
-    g_free(strs);
 }
 
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -847,10 +864,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         bool confirmed;
         int mode = tl_mode_resolve(&hint, pc, code, lens, n, &mode_memory, &confirmed);
         if (!confirmed) atomic_fetch_add(&mode_unconfirmed, 1);
-        char (*dis)[TL_DISASM_MAX] = g_malloc(n * TL_DISASM_MAX);
+        static char dis[REC_MAX_TB_INSNS][TL_DISASM_MAX];   /* under tb_lock */
         size_t off = 0;
         if (args.mode == TL_MODE_INSN) t->insns = g_new0(struct tl_insn, n);
-        if (args.mode == TL_MODE_BLOCK && args.mem) t->may_mem = g_malloc(n);
+        if (args.mode == TL_MODE_BLOCK && args.mem) t->may_mem = tb_arena_alloc(n);
         for (size_t i = 0; i < n; i++) {
             struct tl_insn_info info;
             tl_insn_decode(mode, pc + off, code + off, lens[i], dis[i], TL_DISASM_MAX, &info);
@@ -869,7 +886,6 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             off += lens[i];
         }
         send_tb(t, mode, cpl, lens, dis);
-        g_free(dis);
     }
     pthread_mutex_unlock(&tb_lock);
 
