@@ -96,7 +96,9 @@ int tl_args_parse(struct tl_args *a, int argc, char **argv, char *err, size_t er
             if (parse_u64(v, &u) < 0) FAIL("sample_first='%s': expected a count", v);
             a->sample_first = u;
         } else if (KEY("sample_every")) {
-            if (parse_u64(v, &u) < 0) FAIL("sample_every='%s': expected a count (0: never after the first ones)", v);
+            if (parse_u64(v, &u) < 0 || u > TL_SAMPLE_EVERY_MAX)
+                FAIL("sample_every='%s': expected a count up to %u (0: never after the first ones)", v,
+                     TL_SAMPLE_EVERY_MAX);
             a->sample_every = u;
         } else if (KEY("filter")) {
             if (!strcmp(v, "all")) a->filter = TL_FILTER_ALL;
@@ -162,7 +164,7 @@ const char *tl_args_usage(void)
            "insn_format=compact|literal  insn mode: one TRACE_INSNS per run of instructions (register\n"
            "                    deltas; default) or one TRACE_INSN per instruction\n"
            "sample_first=K      sample the first K executions of each TB (default 8)\n"
-           "sample_every=N      then every Nth execution (default 1000; 0 = never)\n"
+           "sample_every=N      then every Nth execution (default 1000; 0 = never; at most 2^31)\n"
            "filter=user|kernel|all   privilege filter at translation time (default all)\n"
            "range=LO-HI         trace only TBs starting in [LO,HI) (repeatable, up to 16)\n"
            "overflow=block|drop full queue: wait (default) or drop and count\n"

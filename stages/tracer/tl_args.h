@@ -16,6 +16,8 @@ enum tl_insn_format { TL_INSN_COMPACT, TL_INSN_LITERAL };
 enum tl_filter { TL_FILTER_ALL, TL_FILTER_USER, TL_FILTER_KERNEL };
 
 #define TL_MAX_RANGES 16
+/* sample_every's bound: the plugin keeps 32-bit countdowns per TB and vCPU. */
+#define TL_SAMPLE_EVERY_MAX (1u << 31)
 #define TL_QUEUE_NAME_MAX 200
 
 struct tl_range { uint64_t lo, hi; };   /* [lo, hi) */

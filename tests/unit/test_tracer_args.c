@@ -87,6 +87,9 @@ static void test_args_errors_name_the_argument(void **state)
     assert_non_null(strstr(err, "check='some'"));
     assert_int_equal(parse(&a, err, "vm_id=a/b"), -1);
     assert_int_equal(parse(&a, err, "sample_every=-1"), -1);
+    assert_int_equal(parse(&a, err, "sample_every=2147483649"), -1);   /* countdowns are 32-bit */
+    assert_non_null(strstr(err, "sample_every='2147483649'"));
+    assert_int_equal(parse(&a, err, "sample_every=2147483648"), 0);
     assert_int_equal(parse(&a, err, "ts_every=12"), -1);      /* not a power of 2 */
     assert_non_null(strstr(err, "ts_every='12'"));
     assert_int_equal(parse(&a, err, "ts_every=512"), -1);

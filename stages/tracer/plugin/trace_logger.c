@@ -122,14 +122,14 @@ struct vcpu_flags {
 
 /* TBs by id, in chunks of TL_ID_CHUNK ids (made as ids reach them): the TB
  * and, for each vCPU, the executions to let pass before its next sampled
- * one.  The exec callback reads only the latter: 8 dense bytes per TB and
+ * one.  The exec callback reads only the latter: 4 dense bytes per TB and
  * vCPU, not a cache line of the TB's structure (81 k TBs of a boot do not
  * stay in cache). */
 #define TL_ID_CHUNK 65536u
-#define TL_NEVER (UINT64_C(1) << 62)      /* a countdown that never reaches 0 */
+#define TL_NEVER UINT32_MAX               /* "no more samples": reaches 0 only every 2^32 executions */
 struct tb_chunk {
     struct tl_tb *tb[TL_ID_CHUNK];
-    uint64_t left[];          /* [vcpu * TL_ID_CHUNK + id % TL_ID_CHUNK] */
+    uint32_t left[];          /* [vcpu * TL_ID_CHUNK + id % TL_ID_CHUNK] */
 };
 
 struct vcpu_state {
@@ -139,6 +139,7 @@ struct vcpu_state {
     uint32_t dt;              /* µs offset of the last TSC reading from t0 */
     uint64_t t0_us, t0_tsc;
     struct vcpu_flags *flags; /* this vCPU's scoreboard entry (refreshed at every vCPU init) */
+    bool sampling;            /* = flags->post_pending, without the extra load in on_tb_exec */
     /* sample in flight */
     bool mem_active;
     struct tl_tb *sample_tb;
@@ -176,6 +177,9 @@ static struct qemu_plugin_scoreboard *flags_sb;
  * a slot and its entries are set under tb_lock before the TB exists for
  * QEMU, and read without the lock by the vCPUs executing it. */
 static struct tb_chunk *tb_chunks[(UINT64_C(1) << 32) / TL_ID_CHUNK];
+/* Set (under tb_lock, before QEMU runs it) when a TB is left untraced: only
+ * then can left_traced be raised, and only then does on_tb_exec load it. */
+static _Atomic bool any_untraced;
 static struct reg_handles regs;
 static bool regs_found;
 static uint64_t start_us, tsc_start;
@@ -426,7 +430,7 @@ static uint64_t next_sampled(uint64_t e)
     return e + 1 < args.sample_first ? e + 1 : args.sample_every ? e + args.sample_every : UINT64_MAX;
 }
 
-static uint64_t *sample_left(uint32_t id, unsigned int vcpu)
+static uint32_t *sample_left(uint32_t id, unsigned int vcpu)
 {
     return &tb_chunks[id / TL_ID_CHUNK]->left[(size_t)vcpu * TL_ID_CHUNK + id % TL_ID_CHUNK];
 }
@@ -437,8 +441,10 @@ static uint64_t *sample_left(uint32_t id, unsigned int vcpu)
 static void tb_chunk_reserve(uint32_t id)
 {
     if (tb_chunks[id / TL_ID_CHUNK]) return;
-    struct tb_chunk *c = g_malloc0(sizeof *c + (size_t)max_vcpus * TL_ID_CHUNK * sizeof(uint64_t));
-    uint64_t first = next_sampled(UINT64_MAX), left0 = first == UINT64_MAX ? TL_NEVER : first;
+    struct tb_chunk *c = g_malloc0(sizeof *c + (size_t)max_vcpus * TL_ID_CHUNK * sizeof(uint32_t));
+    /* tl_args bounds sample_every, so a countdown fits 32 bits */
+    uint64_t first = next_sampled(UINT64_MAX);
+    uint32_t left0 = first == UINT64_MAX ? TL_NEVER : (uint32_t)first;
     for (size_t i = 0; i < (size_t)max_vcpus * TL_ID_CHUNK; i++) c->left[i] = left0;
     tb_chunks[id / TL_ID_CHUNK] = c;
 }
@@ -544,6 +550,7 @@ static void sample_end(unsigned int vcpu_index, struct vcpu_state *v, uint32_t n
         s.next_pc = read_reg(v, regs.slot[16]);
     }
     v->flags->post_pending = 0;
+    v->sampling = false;
     v->mem_active = false;
     struct rec_error err;
     rec_buf_reset(&v->rb);
@@ -558,13 +565,17 @@ static void sample_end(unsigned int vcpu_index, struct vcpu_state *v, uint32_t n
 /* The countdown of TB `id` on this vCPU reached 0: this execution (exec_seq
  * = the scheduled one) is sampled, unless a sample is still in flight. */
 static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struct vcpu_state *v, uint32_t id,
-                                                  uint64_t *left)
+                                                  uint32_t *left)
 {
     struct tl_tb *t = tb_chunks[id / TL_ID_CHUNK]->tb[id % TL_ID_CHUNK];
     struct tb_sched *c = &t->sched[vcpu_index];
     uint64_t e = c->next_sample;
+    if (e == UINT64_MAX) {           /* "never" came round: 2^32 executions since */
+        *left = TL_NEVER;
+        return;
+    }
     c->next_sample = next_sampled(e);
-    *left = c->next_sample == UINT64_MAX ? TL_NEVER : c->next_sample - e - 1;
+    *left = c->next_sample == UINT64_MAX ? TL_NEVER : (uint32_t)(c->next_sample - e - 1);
     if (v->flags->post_pending) return;     /* one sample in flight per vCPU */
     v->sample_tb = t;
     v->sample_seq = e;
@@ -576,6 +587,7 @@ static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struc
     v->nmem = 0;
     v->mem_active = args.mem;
     v->flags->post_pending = 1;
+    v->sampling = true;
 }
 
 /* Every execution of a traced TB (R_REGS: it may read registers for a
@@ -584,15 +596,17 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
 {
     struct vcpu_state *v = &vcpus[vcpu_index];
     uint32_t id = (uint32_t)(uintptr_t)udata;
-    if (__builtin_expect(v->flags->post_pending != 0, 0)) sample_end(vcpu_index, v, id);
+    if (__builtin_expect(v->sampling, 0)) sample_end(vcpu_index, v, id);
     v->insns += (uintptr_t)udata >> 32;
-    if (__builtin_expect((v->n & tsc_mask) == 0 || v->flags->left_traced, 0)) exec_clock(vcpu_index, v);
+    if (__builtin_expect((v->n & tsc_mask) == 0 ||
+                         (atomic_load_explicit(&any_untraced, memory_order_relaxed) && v->flags->left_traced), 0))
+        exec_clock(vcpu_index, v);
     uint32_t n = v->n;
     v->ids[n] = id;
     v->dts[n] = v->dt;
     v->n = ++n;
     if (__builtin_expect(n >= args.batch, 0)) flush_exec(vcpu_index, v);
-    uint64_t *left = sample_left(id, vcpu_index);
+    uint32_t *left = sample_left(id, vcpu_index);
     if (__builtin_expect(*left == 0, 0)) sample_take(vcpu_index, v, id, left);
     else --*left;
 }
@@ -815,6 +829,20 @@ static void send_tb(struct tl_tb *t, int mode, int cpl, const uint8_t *lens, cha
     else { push_record(&trans_rb, false); atomic_fetch_add(&tbs_sent, 1); }
 }
 
+/* Filtered code: only the post-state hook, so a sample whose next block
+ * lies outside the filter still ends (with post = nil), and an inline store
+ * telling on_tb_exec to read the clock afresh. */
+static void register_untraced(struct qemu_plugin_tb *tb)
+{
+    atomic_store_explicit(&any_untraced, true, memory_order_release);
+    if (args.mode == TL_MODE_BLOCK)
+        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_end_untraced, QEMU_PLUGIN_CB_R_REGS,
+            QEMU_PLUGIN_COND_NE, qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending),
+            0, NULL);
+    qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+        qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, left_traced), 1);
+}
+
 static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     size_t n = qemu_plugin_tb_n_insns(tb);
@@ -831,15 +859,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     }
 
     if (!want) {
-        /* Filtered code: only the post-state hook, so a sample whose next
-         * block lies outside the filter still ends (with post = nil), and
-         * an inline store telling on_tb_exec to read the clock afresh. */
-        if (args.mode == TL_MODE_BLOCK)
-            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, on_sample_end_untraced, QEMU_PLUGIN_CB_R_REGS,
-                QEMU_PLUGIN_COND_NE, qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, post_pending),
-                0, NULL);
-        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
-            qemu_plugin_scoreboard_u64_in_struct(flags_sb, struct vcpu_flags, left_traced), 1);
+        register_untraced(tb);
         return;
     }
 
@@ -850,6 +870,7 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         size_t sz = qemu_plugin_insn_size(insn);
         if (sz == 0 || sz > 15 || len + sz > sizeof code) {   /* checked above; x86 sizes are 1..15 */
             atomic_fetch_add(&tbs_too_big, 1);
+            register_untraced(tb);
             return;
         }
         qemu_plugin_insn_data(insn, code + len, sz);
