@@ -100,7 +100,15 @@ int tl_mode_resolve(const struct tl_mode_hint *h, uint64_t pc, const uint8_t *co
          * is made only when neither fits (a 16-bit code segment): one decode
          * per instruction less on every TB of a 64-bit guest. */
         uint8_t *seen = &mem->by_cs[(h->cs >> 3) & 8191];
-        bool a64 = lengths_agree(64, code, lens, ninsns), a32 = lengths_agree(32, code, lens, ninsns);
+        bool a64 = lengths_agree(64, code, lens, ninsns);
+        /* Code that fits 64-bit under a selector known as 64-bit is 64-bit
+         * whether or not it also fits 32 (the answer below for both), so
+         * the 32-bit decode is skipped: most TBs of a 64-bit guest. */
+        if (a64 && *seen == 64) {
+            *confirmed = true;
+            return 64;
+        }
+        bool a32 = lengths_agree(32, code, lens, ninsns);
         *confirmed = a64 || a32;
         if (a64 && !a32) return *seen = 64;
         if (a32 && !a64) return *seen = 32;
