@@ -590,25 +590,45 @@ static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struc
     v->sampling = true;
 }
 
-/* Every execution of a traced TB (R_REGS: it may read registers for a
- * sample).  udata = the TB id | its instruction count << 32. */
-static void on_tb_exec(unsigned int vcpu_index, void *udata)
+/* on_tb_exec's rare work: a sample to end, a clock reading (every
+ * ts_every-th entry, or after untraced code), a full batch, a sample to
+ * take.  Out of line, so the common path saves no registers and calls
+ * nothing. */
+static __attribute__((noinline)) void tb_exec_slow(unsigned int vcpu_index, struct vcpu_state *v, uint32_t id)
 {
-    struct vcpu_state *v = &vcpus[vcpu_index];
-    uint32_t id = (uint32_t)(uintptr_t)udata;
-    if (__builtin_expect(v->sampling, 0)) sample_end(vcpu_index, v, id);
-    v->insns += (uintptr_t)udata >> 32;
-    if (__builtin_expect((v->n & tsc_mask) == 0 ||
-                         (atomic_load_explicit(&any_untraced, memory_order_relaxed) && v->flags->left_traced), 0))
+    if (v->sampling) sample_end(vcpu_index, v, id);
+    if ((v->n & tsc_mask) == 0 ||
+        (atomic_load_explicit(&any_untraced, memory_order_relaxed) && v->flags->left_traced))
         exec_clock(vcpu_index, v);
     uint32_t n = v->n;
     v->ids[n] = id;
     v->dts[n] = v->dt;
     v->n = ++n;
-    if (__builtin_expect(n >= args.batch, 0)) flush_exec(vcpu_index, v);
+    if (n >= args.batch) flush_exec(vcpu_index, v);
     uint32_t *left = sample_left(id, vcpu_index);
-    if (__builtin_expect(*left == 0, 0)) sample_take(vcpu_index, v, id, left);
+    if (*left == 0) sample_take(vcpu_index, v, id, left);
     else --*left;
+}
+
+/* Every execution of a traced TB (R_REGS: it may read registers for a
+ * sample).  udata = the TB id | its instruction count << 32.  In order: end
+ * a sample in flight, count the instructions, read the clock when due,
+ * append the entry, flush a full batch, count down the sample schedule. */
+static void on_tb_exec(unsigned int vcpu_index, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    uint32_t id = (uint32_t)(uintptr_t)udata, n = v->n;
+    v->insns += (uintptr_t)udata >> 32;
+    uint32_t *left = sample_left(id, vcpu_index);
+    if (__builtin_expect(v->sampling || (n & tsc_mask) == 0 || n + 1 >= args.batch || *left == 0 ||
+                         (atomic_load_explicit(&any_untraced, memory_order_relaxed) && v->flags->left_traced), 0)) {
+        tb_exec_slow(vcpu_index, v, id);
+        return;
+    }
+    v->ids[n] = id;
+    v->dts[n] = v->dt;
+    v->n = n + 1;
+    --*left;
 }
 
 /* The first TB outside the filters after a sampled one ends the sample. */
@@ -631,17 +651,23 @@ static uint64_t mem_value(qemu_plugin_meminfo_t info)
     return 0;
 }
 
-static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+static __attribute__((noinline)) void mem_record(struct vcpu_state *v, qemu_plugin_meminfo_t info, uint64_t vaddr)
 {
-    struct vcpu_state *v = &vcpus[vcpu_index];
-    if (udata) atomic_fetch_add(&mem_misclassified, 1);   /* check=on: tl_insn_may_access_memory said no */
-    if (!v->mem_active) return;
     if (v->nmem >= REC_MAX_MEMS) { v->mem_truncated++; return; }
     struct x86_mem_access *a = &v->mem[v->nmem++];
     a->addr = vaddr;
     a->value = mem_value(info);
     a->size = (uint8_t)(1u << qemu_plugin_mem_size_shift(info));
     a->is_store = qemu_plugin_mem_is_store(info);
+}
+
+/* Every access of an instruction that may access memory: recorded only
+ * while this vCPU samples (the common path saves no registers). */
+static void on_mem(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    struct vcpu_state *v = &vcpus[vcpu_index];
+    if (__builtin_expect(udata != NULL, 0)) atomic_fetch_add(&mem_misclassified, 1);   /* check=on: tl_insn_may_access_memory said no */
+    if (__builtin_expect(v->mem_active, 0)) mem_record(v, info, vaddr);
 }
 
 /* ---- instruction mode ------------------------------------------------------------------ */
