@@ -73,6 +73,7 @@ struct shmq {
     enum shmq_role role;
     int spin;
     int patience_us;          /* consumer: shmq_set_patience */
+    int64_t data_ms;          /* consumer: when a peek last returned a record (patient queues only) */
     char path[PATH_MAX];
     /* producer */
     uint64_t tail, pub_tail, head_cache;
@@ -127,8 +128,6 @@ static void resolve_path(const char *path, char *out, size_t n)
 const char *shmq_path(const struct shmq *q) { return q->path; }
 size_t shmq_max_record(const struct shmq *q) { return (size_t)q->max_rec; }
 void shmq_set_spin(struct shmq *q, int iterations) { q->spin = iterations < 0 ? 0 : iterations; }
-void shmq_set_patience(struct shmq *q, int us) { q->patience_us = us < 0 ? 0 : us; }
-int shmq_patience(const struct shmq *q) { return q->patience_us; }
 
 /* ---- time and processes ------------------------------------------------------------------- */
 static int64_t now_ms(void)
@@ -137,6 +136,13 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+void shmq_set_patience(struct shmq *q, int us)
+{
+    q->patience_us = us < 0 ? 0 : us;
+    q->data_ms = now_ms();
+}
+int shmq_patience(const struct shmq *q) { return q->patience_us; }
 
 /* State letter and start time (field 22) of a process; -1 if it does not exist. */
 static int proc_stat(int32_t pid, char *state, uint64_t *start)
@@ -433,6 +439,14 @@ void shmq_close(struct shmq *q)
  * the ring waits (shmq_set_patience). */
 #define WAITING         1u
 #define WAITING_PATIENT 2u
+/* A patient consumer that has found nothing for this long asks for the ring
+ * again, so an idle queue does not wake it every patience_us. */
+#define PATIENCE_IDLE_MS 50
+
+static bool patient_now(struct shmq *q)
+{
+    return q->patience_us && now_ms() - q->data_ms < PATIENCE_IDLE_MS;
+}
 /* Called right after a seq_cst store of our index: that store and this
  * seq_cst load of the flag pair with the sleeper's seq_cst flag store and
  * index re-read (Dekker), so either we see the flag or it sees our index.
@@ -663,7 +677,8 @@ int shmq_peek(struct shmq *q, struct shmq_msg *m, int timeout_ms)
     int patient_sleeps = 0;
     for (;;) {
         uint32_t seq = atomic_load(&h->data_seq);
-        atomic_store(&h->consumer_waiting, q->patience_us ? WAITING_PATIENT : WAITING);
+        bool patient = patient_now(q);
+        atomic_store(&h->consumer_waiting, patient ? WAITING_PATIENT : WAITING);
         atomic_thread_fence(memory_order_seq_cst);
         if ((r = next_frame(q, m)) != SHMQ_AGAIN) {
             atomic_store(&h->consumer_waiting, 0);
@@ -679,7 +694,7 @@ int shmq_peek(struct shmq *q, struct shmq_msg *m, int timeout_ms)
         /* patient: wake up by ourselves; the liveness check below runs
          * about every SHMQ_LIVENESS_MS all the same */
         bool check_peer = true;
-        if (q->patience_us && q->patience_us < s_us) {
+        if (patient && q->patience_us < s_us) {
             s_us = q->patience_us;
             check_peer = ++patient_sleeps * (int64_t)q->patience_us >= SHMQ_LIVENESS_MS * 1000;
             if (check_peer) patient_sleeps = 0;
@@ -693,7 +708,10 @@ int shmq_peek(struct shmq *q, struct shmq_msg *m, int timeout_ms)
         }
     }
 out:
-    if (r == SHMQ_OK) atomic_store_explicit(&h->read_pos, q->read_pos, memory_order_relaxed);
+    if (r == SHMQ_OK) {
+        atomic_store_explicit(&h->read_pos, q->read_pos, memory_order_relaxed);
+        if (q->patience_us) q->data_ms = now_ms();
+    }
     return r;
 }
 
@@ -778,8 +796,9 @@ int shmq_consumer_arm(struct shmq *q, const uint32_t **word, uint32_t *val)
 
 int shmq_consumer_arm_patient(struct shmq *q, const uint32_t **word, uint32_t *val, int64_t *sleep_us)
 {
-    *sleep_us = q->patience_us ? q->patience_us : -1;
-    return consumer_arm(q, word, val, q->patience_us ? WAITING_PATIENT : WAITING);
+    bool patient = patient_now(q);
+    *sleep_us = patient ? q->patience_us : -1;
+    return consumer_arm(q, word, val, patient ? WAITING_PATIENT : WAITING);
 }
 
 /* ---- inspection ------------------------------------------------------------------------------------- */

@@ -157,7 +157,9 @@ void shmq_set_spin(struct shmq *q, int iterations);
  * pays no wake-up syscall per batch; records wait up to `us` longer.  Worth
  * it where a cross-CPU wake-up is expensive (20-40 µs of the producer's
  * time in a VM) and the producer is the bottleneck, as QEMU is for the
- * trace queue.  0 (default): the producer rings at every publish.  Honoured
+ * trace queue.  A patient consumer that found nothing for 50 ms asks for
+ * the ring again until a record arrives, so an idle queue does not wake it
+ * every `us`.  0 (default): the producer rings at every publish.  Honoured
  * by shmq_peek and by shmq_consumer_arm_patient's callers; plain
  * shmq_consumer_arm always asks for the ring. */
 void shmq_set_patience(struct shmq *q, int us);

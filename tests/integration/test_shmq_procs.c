@@ -144,7 +144,9 @@ static void test_shmq_consumer_sigkill_resumes_without_loss(void **state)
             if (in.records_out > out0 || in.eos) break;
             usleep(1000);
         }
-        struct timespec d = { 0, (long)(rnd() % 15) * 1000000L + (long)(rnd() % 1000) * 1000L };
+        /* at most 3 ms: an idle machine's consumer drains the whole stream
+         * in ~20 ms, and the test wants several kills before that */
+        struct timespec d = { 0, (long)(rnd() % 3) * 1000000L + (long)(rnd() % 1000) * 1000L };
         nanosleep(&d, NULL);
         kill(cons, SIGKILL);
         int rc = wait_exit(cons);

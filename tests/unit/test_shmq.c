@@ -35,6 +35,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A forked child's checks: it exits 0 when they held. */
+static void assert_child_exited_ok(pid_t pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void open_pair(uint64_t cap, uint32_t flags, struct shmq **p, struct shmq **c)
 {
     assert_int_equal(shmq_create(qpath, cap, flags), 0);
@@ -294,12 +303,26 @@ static void test_shmq_patient_consumer(void **state)
     while (shmq_peek(c, &m, 0) == SHMQ_OK) {}
     shmq_commit(c);
 
+    /* nothing for longer than 50 ms: the consumer asks for the ring again
+     * (an idle queue does not wake it every 5 ms), until records flow */
+    usleep(60 * 1000);
+    assert_int_equal(shmq_consumer_arm_patient(c, &word, &val, &sleep_us), 0);
+    assert_true(sleep_us < 0);
+    assert_int_equal(shmq_push(p, rec, sizeof rec, 0), SHMQ_OK);
+    assert_int_not_equal(*word, val);
+    assert_int_equal(shmq_peek(c, &m, 0), SHMQ_OK);
+    shmq_commit(c);
+    assert_int_equal(shmq_consumer_arm_patient(c, &word, &val, &sleep_us), 0);
+    assert_int_equal(sleep_us, 5000);
+    shmq_info(c, &in);
+    assert_int_equal(in.consumer_waiting, 2);
+
     /* a record published (without a ring) while the consumer sleeps is
      * found when it wakes itself: long before the 2 s timeout */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        usleep(50 * 1000);
+        usleep(20 * 1000);     /* the consumer stays patient for 50 ms without records */
         struct shmq_info ci;
         shmq_info(p, &ci);
         int rc = shmq_push(p, "late", 4, 0);
@@ -313,10 +336,7 @@ static void test_shmq_patient_consumer(void **state)
     assert_memory_equal(m.data, "late", 4);
     double waited_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     assert_true(waited_ms < 1000);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_child_exited_ok(pid);
     shmq_close(p);
     shmq_close(c);
 }
@@ -355,10 +375,7 @@ static void test_shmq_too_big_and_roles(void **state)
         struct shmq *p2 = shmq_open(qpath, SHMQ_PRODUCER);
         _exit(p2 == NULL && errno == EBUSY && strstr(shmq_last_error(), "live producer") ? 0 : 1);
     }
-    int ws;
-    assert_int_equal(waitpid(pid, &ws, 0), pid);
-    assert_true(WIFEXITED(ws));
-    assert_int_equal(WEXITSTATUS(ws), 0);
+    assert_child_exited_ok(pid);
     shmq_close(p);
     shmq_close(c);
 }
