@@ -576,7 +576,7 @@ static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struc
     }
     c->next_sample = next_sampled(e);
     *left = c->next_sample == UINT64_MAX ? TL_NEVER : (uint32_t)(c->next_sample - e - 1);
-    if (v->flags->post_pending) return;     /* one sample in flight per vCPU */
+    if (v->sampling) return;     /* one sample in flight per vCPU */
     v->sample_tb = t;
     v->sample_seq = e;
     /* The previous sample's post state, read at the entry of this very
