@@ -73,6 +73,7 @@ struct shmq {
     enum shmq_role role;
     int spin;
     int patience_us;          /* consumer: shmq_set_patience */
+    uint64_t late_wakeups, max_overrun_us;   /* consumer: shmq_late_wakeups */
     int64_t data_ms;          /* consumer: when a peek last returned a record (patient queues only) */
     char path[PATH_MAX];
     /* producer */
@@ -130,12 +131,14 @@ size_t shmq_max_record(const struct shmq *q) { return (size_t)q->max_rec; }
 void shmq_set_spin(struct shmq *q, int iterations) { q->spin = iterations < 0 ? 0 : iterations; }
 
 /* ---- time and processes ------------------------------------------------------------------- */
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static int64_t now_ms(void) { return now_us() / 1000; }
 
 void shmq_set_patience(struct shmq *q, int us)
 {
@@ -143,6 +146,12 @@ void shmq_set_patience(struct shmq *q, int us)
     q->data_ms = now_ms();
 }
 int shmq_patience(const struct shmq *q) { return q->patience_us; }
+
+void shmq_late_wakeups(const struct shmq *q, uint64_t *count, uint64_t *max_overrun_us)
+{
+    *count = q->late_wakeups;
+    *max_overrun_us = q->max_overrun_us;
+}
 
 /* State letter and start time (field 22) of a process; -1 if it does not exist. */
 static int proc_stat(int32_t pid, char *state, uint64_t *start)
@@ -416,6 +425,20 @@ fail:;
     free(q);
     errno = e;
     return NULL;
+}
+
+int shmq_populate(struct shmq *q)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(q->h, q->map_len, q->role == SHMQ_PRODUCER ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0) return 0;
+    if (errno != EINVAL) return -1;
+#endif
+    /* kernels before 5.14: touch one byte per page (a read maps a shared
+     * memory page writable too: shmem keeps no dirty accounting) */
+    long page = sysconf(_SC_PAGESIZE);
+    volatile const uint8_t *m = (const uint8_t *)q->h;
+    for (size_t off = 0; off < q->map_len; off += (size_t)page) (void)m[off];
+    return 0;
 }
 
 void shmq_close(struct shmq *q)
@@ -699,8 +722,18 @@ int shmq_peek(struct shmq *q, struct shmq_msg *m, int timeout_ms)
             check_peer = ++patient_sleeps * (int64_t)q->patience_us >= SHMQ_LIVENESS_MS * 1000;
             if (check_peer) patient_sleeps = 0;
         }
-        if (futex_wait_shared_us((const uint32_t *)&h->data_seq, seq, s_us) < 0 && errno == ETIMEDOUT &&
-            check_peer && slot_state(&h->producer) == SHMQ_PEER_GONE) {
+        int64_t slept_from = patient ? now_us() : 0;
+        int w = futex_wait_shared_us((const uint32_t *)&h->data_seq, seq, s_us);
+        if (w < 0 && errno == ETIMEDOUT && patient) {
+            int e = errno;
+            int64_t overrun = now_us() - slept_from - s_us;
+            if (overrun > SHMQ_LATE_WAKEUP_US) {
+                q->late_wakeups++;
+                if ((uint64_t)overrun > q->max_overrun_us) q->max_overrun_us = (uint64_t)overrun;
+            }
+            errno = e;
+        }
+        if (w < 0 && errno == ETIMEDOUT && check_peer && slot_state(&h->producer) == SHMQ_PEER_GONE) {
             if ((r = next_frame(q, m)) != SHMQ_AGAIN) goto out;
             if (ended(q)) return SHMQ_EOS;
             set_error("%s: producer pid %d died (queue empty)", q->path, (int)atomic_load(&h->producer.pid));

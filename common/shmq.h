@@ -141,6 +141,13 @@ void shmq_submit(struct shmq *q, size_t used);
 void shmq_flush(struct shmq *q);
 /* Mark end of stream (after flushing) and wake the consumer. */
 void shmq_end(struct shmq *q);
+/* Map the whole queue into this process now, writable for the producer,
+ * readable for the consumer, instead of page by page on first use.  Each
+ * first touch of a page costs a page fault in the hot path: in a VM, 5-20
+ * µs each, so a 16 MiB trace ring's first pass held QEMU for about 2 ms per
+ * 512 KiB record.  Returns 0, or -1 (errno set) when the kernel refused:
+ * nothing is lost, the pages then fault in on use. */
+int shmq_populate(struct shmq *q);
 /* Largest record this queue accepts (capacity / 4 - frame header). */
 size_t shmq_max_record(const struct shmq *q);
 /* How many pause iterations a side spins on the peer's index before it
@@ -168,6 +175,13 @@ void shmq_set_patience(struct shmq *q, int us);
  * thread 20-40 µs in a VM; 200 µs more lag is far below a batch's own age. */
 #define SHMQ_TRACE_PATIENCE_US 200
 int shmq_patience(const struct shmq *q);
+/* A patient consumer's sleeps that ended more than SHMQ_LATE_WAKEUP_US
+ * after their time-out (shmq_peek), and the longest such overrun: the
+ * machine did not run this process when due, so records waited that much
+ * longer.  Tells a consumer's lag tail caused by the host apart from one it
+ * caused itself. */
+#define SHMQ_LATE_WAKEUP_US 1000
+void shmq_late_wakeups(const struct shmq *q, uint64_t *count, uint64_t *max_overrun_us);
 
 /* Next record after the last peeked one.  timeout_ms as for push.  Returns
  * SHMQ_OK, SHMQ_AGAIN, SHMQ_EOS, SHMQ_PEER_DEAD (producer died and nothing is

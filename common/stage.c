@@ -220,6 +220,9 @@ static int apply_ctl(struct stage *st)
             return -1;
         }
         shmq_set_patience(in->q, st->input_patience_us);
+        /* a patient input is a high-rate one (the trace): map it up front,
+         * best effort (pages fault in on use otherwise) */
+        if (st->input_patience_us) (void)shmq_populate(in->q);
         st->nin++;
         st->has_inputs = true;
     }
@@ -426,8 +429,10 @@ void stage_set_input_patience(struct stage *st, int us)
 {
     st->input_patience_us = us < 0 ? 0 : us;
     for (int i = 0; i < st->nin; i++)
-        if (st->in[i].q)
+        if (st->in[i].q) {
             shmq_set_patience(st->in[i].q, st->input_patience_us);
+            if (st->input_patience_us) (void)shmq_populate(st->in[i].q);
+        }
 }
 
 /* Sleep until an input has something (or STAGE_POLL_MS, or the shortest

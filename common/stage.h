@@ -186,7 +186,8 @@ struct stage {
 int stage_open(int argc, char **argv, struct stage *st);
 /* Wait for input records patiently (shmq_set_patience) on every input, now
  * and attached later: for a stage fed by a producer that must not pay a
- * wake-up per publish (the tracer).  0: the default eager wake-ups. */
+ * wake-up per publish (the tracer).  Such an input is mapped up front too
+ * (shmq_populate).  0: the default eager wake-ups. */
 void stage_set_input_patience(struct stage *st, int us);
 /* Index of output port `name`, or -1 (logged). */
 int stage_port(const struct stage *st, const char *name);

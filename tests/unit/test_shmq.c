@@ -1,6 +1,7 @@
 /* test_shmq.c — the SPSC queue in one process (both roles, real shm file):
  * create/attach validation, empty/full, wrap-around, batches, drop policy,
- * at-least-once re-delivery, patience, end of stream, corrupt headers and frames. */
+ * at-least-once re-delivery, patience and late wake-ups, mapping up front,
+ * end of stream, corrupt headers and frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -341,6 +344,86 @@ static void test_shmq_patient_consumer(void **state)
     shmq_close(c);
 }
 
+/* A patient consumer's sleeps that the machine lets overrun are counted
+ * (shmq_late_wakeups): here the overrun is made by stopping the consumer
+ * (SIGSTOP) for 20 ms while it sleeps, five times. */
+static void test_shmq_late_wakeups(void **state)
+{
+    (void)state;
+    struct shmq *p, *c;
+    open_pair(4096, 0, &p, &c);
+    uint64_t late, overrun;
+    shmq_late_wakeups(c, &late, &overrun);
+    assert_int_equal(late, 0);
+    assert_int_equal(overrun, 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        shmq_set_patience(c, 200);
+        shmq_set_spin(c, 0);         /* asleep at once: a stop lands in a sleep */
+        struct shmq_msg m;
+        for (int i = 0; i < 5; i++) {
+            if (shmq_peek(c, &m, 5000) != SHMQ_OK) _exit(2);
+            shmq_commit(c);
+        }
+        shmq_late_wakeups(c, &late, &overrun);
+        _exit(late >= 1 && overrun >= 10000 ? 0 : 1);
+    }
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(shmq_push(p, "rec", 3, 0), SHMQ_OK);
+        struct shmq_info in;
+        do {                         /* consumed: the consumer is patient for 50 ms from now */
+            usleep(200);
+            shmq_info(p, &in);
+        } while (in.records_out < (uint64_t)i + 1);
+        usleep(2000);                /* back asleep */
+        kill(pid, SIGSTOP);
+        usleep(20 * 1000);
+        kill(pid, SIGCONT);
+    }
+    assert_child_exited_ok(pid);
+    shmq_close(p);
+    shmq_close(c);
+}
+
+/* shmq_populate maps the whole queue up front: for the producer the file's
+ * pages exist afterwards (a fresh queue is a sparse file: only the header's
+ * page is there), seen through a separate mapping of the same file. */
+static void test_shmq_populate(void **state)
+{
+    (void)state;
+    struct shmq *p, *c;
+    open_pair(1u << 20, 0, &p, &c);
+    int fd = open(qpath, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    size_t len = (size_t)sb.st_size, page = (size_t)sysconf(_SC_PAGESIZE), npages = (len + page - 1) / page;
+    void *view = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(view != MAP_FAILED);
+    unsigned char *vec = malloc(npages);
+    assert_non_null(vec);
+    size_t before = 0, after = 0;
+    assert_int_equal(mincore(view, len, vec), 0);
+    for (size_t i = 0; i < npages; i++) before += vec[i] & 1;
+    assert_true(before < npages / 2);
+    assert_int_equal(shmq_populate(p), 0);
+    assert_int_equal(shmq_populate(c), 0);
+    assert_int_equal(mincore(view, len, vec), 0);
+    for (size_t i = 0; i < npages; i++) after += vec[i] & 1;
+    assert_int_equal(after, npages);
+    /* and the queue works as before */
+    assert_int_equal(shmq_push(p, "x", 1, 0), SHMQ_OK);
+    struct shmq_msg m;
+    assert_int_equal(shmq_peek(c, &m, 0), SHMQ_OK);
+    assert_int_equal(m.len, 1);
+    free(vec);
+    munmap(view, len);
+    close(fd);
+    shmq_close(p);
+    shmq_close(c);
+}
+
 static void test_shmq_end_of_stream(void **state)
 {
     (void)state;
@@ -479,6 +562,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shmq_batch_commit_through_and_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_uncommitted_redelivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_patient_consumer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shmq_late_wakeups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shmq_populate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_end_of_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_too_big_and_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shmq_corrupt_headers_refused, setup, teardown),
