@@ -7,6 +7,10 @@
 #               cannot do without (one per executed TB, one per memory access),
 #               empty: the floor under block mode                   (reference)
 #   floor_nomem     the same without the memory callbacks          (reference)
+#   floor_cond      the same with, instead of memory callbacks, a conditional
+#               callback (never taken) before each instruction with a memory
+#               operand: what recording a sample's accesses without memory
+#               callbacks would cost at the least                  (reference)
 #   block       trace_logger.so, block mode, default sampling, filter=all
 #   block_nomem     the same with mem=off                             (ablation)
 #   block_stream    mem=off and no samples: the ordered block stream alone (ablation)
@@ -20,9 +24,13 @@
 # and prints wall time and QEMU's CPU time (user+sys; steadier than wall time
 # on a shared machine) and their ratios to bare QEMU, guest instructions traced
 # (per second of wall time, and per second of the span between the first and
-# last traced timestamp: "in_span"), bytes/s into the queue, and consumer lag p50/p99 (time from
-# a TRACE_EXEC record's last entry to the consumer popping it; the plugin runs
-# with time=monotonic so both sides share a clock).
+# last traced timestamp: "in_span"), bytes/s into the queue, and consumer lag
+# p50/p99: push to pop, from a TRACE_EXEC / TRACE_INSNS record's sent_us to
+# the consumer peeking it (the plugin runs with time=monotonic so both sides
+# share a clock).  Below the table: "behind" (the record's newest entry to
+# pop: the lag plus the batch's wait in the tracer) and the consumer's sleeps
+# that the machine let overrun by more than 1 ms, which is where the tail of
+# the lag comes from on a shared machine.
 #
 # Every configuration runs TCGL_BENCH_REPS times (default 2), the rounds
 # interleaved; each row is the round with the least QEMU CPU time (the one
@@ -43,7 +51,7 @@ cd "$root"
 BUILD=${BUILD:-build}
 WORKLOADS=${TCGL_BENCH_WORKLOADS:-checksum,sort,matmul,interp}
 REPS=${TCGL_BENCH_REPS:-2}
-CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem block block_nomem block_stream block_pipeline insn insn_raw insn_literal}
+CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem floor_cond block block_nomem block_stream block_pipeline insn insn_raw insn_literal}
 tracer=$BUILD/bin/tracer
 consume=$BUILD/tests/tools/trace_consume
 for f in "$tracer" "$consume" "$BUILD/lib/trace_logger.so" "$BUILD/tracer/vmlinux" "$BUILD/tracer/initramfs.cpio.gz"; do
@@ -55,7 +63,7 @@ hb_src=build/deps/qemu-src/contrib/plugins/hotblocks.c
 tmp=$(mktemp -d /tmp/bench_tracer.XXXXXX)
 trap 'rm -rf "$tmp"; rm -f /dev/shm/qemu_trace_bench_$$_*' EXIT
 cc -shared -fPIC -O2 $(pkg-config --cflags glib-2.0) -Ibuild/deps/include "$hb_src" -o "$tmp/libhotblocks.so"
-cc -shared -fPIC -O2 $(pkg-config --cflags glib-2.0) -Ibuild/deps/include bench/tracer_floor_plugin.c -o "$tmp/libfloor.so"
+cc -shared -fPIC -O2 $(pkg-config --cflags glib-2.0) -Ibuild/deps/include bench/tracer_floor_plugin.c -o "$tmp/libfloor.so" -lZydis
 
 now() { date +%s.%N; }
 # run_vm RUN [tracer options...]: leaves RUN.wall and RUN.time ("user sys")
@@ -93,6 +101,7 @@ run_config() {   # run_config CONFIG RUN
         hotblocks) run_vm "$2" --plugin "$tmp/libhotblocks.so" ;;
         floor) run_vm "$2" --plugin "$tmp/libfloor.so" ;;
         floor_nomem) run_vm "$2" --plugin "$tmp/libfloor.so" --plugin-arg mem=off ;;
+        floor_cond) run_vm "$2" --plugin "$tmp/libfloor.so" --plugin-arg mem=cond ;;
         block) run_traced "$2" ;;
         block_nomem) run_traced "$2" mem=off ;;
         block_stream) run_traced "$2" mem=off sample_first=0 sample_every=0 ;;
@@ -138,6 +147,7 @@ for n in $CONFIGS; do
         hotblocks) label="QEMU + hotblocks (reference)" ;;
         floor) label="QEMU + empty exec+mem callbacks (floor)" ;;
         floor_nomem) label="  same, no mem callbacks" ;;
+        floor_cond) label="  same, cond. callbacks for mem instead" ;;
         block) label="trace_logger block, filter=all" ;;
         block_nomem) label="  same, mem=off" ;;
         block_stream) label="  same, mem=off, no samples" ;;
@@ -162,7 +172,17 @@ echo
 echo "qemu_cpu: user+sys seconds of the QEMU process (best of $REPS rounds); wall_s: least of the rounds"
 for n in block insn insn_raw insn_literal; do has "$n" && echo "consumer user+sys, $n: $(val "$n" cpu_s) s"; done
 has block && echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
-has insn && echo "insn mode: $(val insn insn_views) instructions in $(val insn records_insns) TRACE_INSNS records; lag is measured on TRACE_EXEC and TRACE_INSNS records (not on literal TRACE_INSN)"
+has insn && echo "insn mode: $(val insn insn_views) instructions in $(val insn records_insns) TRACE_INSNS records"
+has floor_cond && grep -h "tracer_floor_plugin:" "$tmp/floor_cond.qemu" 2>/dev/null | sed 's/^/floor_cond: /'
+{ has block || has block_stream || has block_pipeline || has insn; } &&
+    echo "lag: push to pop (the record's sent_us to the consumer's peek), on TRACE_EXEC and TRACE_INSNS records (not on literal TRACE_INSN)"
+for n in block block_stream block_pipeline insn; do
+    has "$n" || continue
+    echo "  $n: lag p50/p99/max $(val "$n" lag_p50_us)/$(val "$n" lag_p99_us)/$(val "$n" lag_max_us) us;" \
+        "behind (newest entry to pop) p50/p99 $(val "$n" behind_p50_us)/$(val "$n" behind_p99_us) us;" \
+        "consumer sleeps overrun by >1 ms: $(val "$n" late_wakeups) (longest $(val "$n" late_wakeup_max_us) us);" \
+        "entries stamped after their push: $(val "$n" ts_after_sent)"
+done
 has insn_literal && echo "insn_literal: $(val insn_literal records_insn) TRACE_INSN records"
 for n in block insn insn_literal; do has "$n" && grep -h "trace_logger: end" "$tmp/$n.qemu" 2>/dev/null | sed 's/^/  /'; done
 echo "bench_tracer: load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -84,11 +84,11 @@
  * R(NAME, lname, tag, schema_version, "meaning") */
 #define REC_TYPES(R) \
     R(TRACE_TB,     trace_tb,       1, 1, "A translation block as QEMU translated it (tracer → cfg), sent once per TB.") \
-    R(TRACE_EXEC,   trace_exec,     2, 1, "A batch of TB executions on one vCPU, in order (tracer → cfg). The hot path: packed ids.") \
+    R(TRACE_EXEC,   trace_exec,     2, 2, "A batch of TB executions on one vCPU, in order (tracer → cfg). The hot path: packed ids.") \
     R(TRACE_SAMPLE, trace_sample,   3, 1, "A sampled execution of one TB with its concrete state before and after (tracer → cfg).") \
     R(TRACE_INSN,   trace_insn,     4, 1, "One executed instruction (instruction-level tracing mode).") \
     R(TRACE_END,    trace_end,      5, 1, "End of a trace: totals and why it ended. The last record on a tracer edge.") \
-    R(TRACE_INSNS,  trace_insns,    6, 1, "A run of executed instructions on one vCPU in compact form (instruction mode, insn_format=compact); trace_reader expands it into TRACE_INSN views.") \
+    R(TRACE_INSNS,  trace_insns,    6, 2, "A run of executed instructions on one vCPU in compact form (instruction mode, insn_format=compact); trace_reader expands it into TRACE_INSN views.") \
     R(BLOCK,        block,         16, 1, "A hot basic block with its CFG facts and samples (cfg → cluster).") \
     R(SYNTH_JOB,    synth_job,     17, 1, "A canonical block template to synthesize, with its instances (cluster → synth).") \
     R(CANDIDATE,    candidate,     18, 1, "Synthesized Pixel microcode for a job, or the reason it stays in QEMU (synth → verify).") \
@@ -108,6 +108,7 @@
 #define REC_FIELDS_trace_exec(F) \
     F(U16,  vcpu,      0, 0, "vCPU index") \
     F(U64,  t0_us,     0, 0, "timestamp of the first entry, µs since the trace started") \
+    F(U64,  sent_us,   0, 0, "when the tracer pushed this record, on the same clock (consumer lag = pop time - sent_us)") \
     F(BIN,  tb_ids,   4 * REC_MAX_EXEC, 4, "packed little-endian u32 TB ids, in execution order") \
     F(BIN,  dt_us,    4 * REC_MAX_EXEC, 4, "packed LE u32 offsets from t0_us, one per tb_ids entry, or empty when timestamps are off")
 
@@ -134,6 +135,7 @@
 #define REC_FIELDS_trace_insns(F) \
     F(U16,  vcpu,      0, 0, "vCPU index") \
     F(U64,  t0_us,     0, 0, "timestamp of the first instruction, µs since the trace started") \
+    F(U64,  sent_us,   0, 0, "when the tracer pushed this record, on the same clock (consumer lag = pop time - sent_us)") \
     F(BIN,  runs,     8 * REC_MAX_PACK_INSNS, 8, "per run of consecutive instructions of one TB: LE u32 tb_id, LE u16 index of the run's first instruction in that TB, LE u16 instructions (≥ 1)") \
     F(BIN,  dt_us,    4 * REC_MAX_PACK_INSNS, 4, "per instruction: LE u32 offset of its timestamp from t0_us") \
     F(BIN,  reg_mask, 4 * REC_MAX_PACK_INSNS, 4, "per instruction: LE u32, bit i = word i of struct x86_regs (before the instruction) follows in reg_vals; never bit 16 (rip is the pc); the first instruction has all 19 others") \

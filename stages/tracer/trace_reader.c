@@ -24,6 +24,7 @@ int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacit
         return -1;
     }
     shmq_set_patience(r->q, SHMQ_TRACE_PATIENCE_US);
+    (void)shmq_populate(r->q);   /* best effort: pages fault in on use otherwise */
     return 0;
 }
 
@@ -54,20 +55,28 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Consumer lag of a record whose last entry has timestamp `at` (the
- * plugin's time=monotonic makes it CLOCK_MONOTONIC µs): now - at. */
-static void note_lag(struct trace_reader *r, uint64_t at)
+static void latency_add(struct trace_latency *l, uint64_t us)
 {
-    if (!r->measure_lag) return;
-    uint64_t now = mono_us();
-    if (r->nlag == r->lag_cap) {
-        size_t cap = r->lag_cap ? 2 * r->lag_cap : 4096;
-        uint64_t *l = realloc(r->lag_us, cap * sizeof *l);
-        if (!l) return;
-        r->lag_us = l;
-        r->lag_cap = cap;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 4096;
+        uint64_t *v = realloc(l->us, cap * sizeof *v);
+        if (!v) return;
+        l->us = v;
+        l->cap = cap;
     }
-    r->lag_us[r->nlag++] = now > at ? now - at : 0;
+    l->us[l->n++] = us;
+}
+
+/* A TRACE_EXEC / TRACE_INSNS record pushed at sent_us whose last entry has
+ * timestamp last_ts (both on the plugin's clock: time=monotonic makes it
+ * CLOCK_MONOTONIC µs). */
+static void note_latency(struct trace_reader *r, uint64_t sent_us, uint64_t last_ts)
+{
+    if (sent_us && last_ts > sent_us) r->ts_after_sent++;
+    if (!r->measure_lag) return;
+    uint64_t now = r->pop_us ? r->pop_us : mono_us();
+    latency_add(&r->lag, now > sent_us ? now - sent_us : 0);
+    latency_add(&r->behind, now > last_ts ? now - last_ts : 0);
 }
 
 static const struct tl_insn_tb *lookup_tb(void *ctx, uint32_t id)
@@ -93,7 +102,7 @@ static void handle_insns(struct trace_reader *r, const struct rec_trace_insns *p
     if (n) {
         uint32_t last;
         memcpy(&last, p->dt_us.ptr + 4 * (n - 1), 4);
-        note_lag(r, p->t0_us + last);
+        note_latency(r, p->sent_us, p->t0_us + last);
         if (r->raw) {
             note_ts(r, p->t0_us);
             note_ts(r, p->t0_us + last);
@@ -146,6 +155,11 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
     case REC_TRACE_EXEC: {
         const struct rec_trace_exec *e = &rec.u.trace_exec;
         uint32_t n = e->tb_ids.len / 4;
+        if (n && e->dt_us.len == 4 * n) {
+            uint32_t dt;
+            memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
+            note_latency(r, e->sent_us, e->t0_us + dt);
+        }
         for (uint32_t k = 0; k < n; k++) {
             uint32_t id;
             memcpy(&id, e->tb_ids.ptr + 4 * k, 4);
@@ -170,11 +184,6 @@ void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, s
             if (e->dt_us.len == 4 * n) memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
             note_ts(r, e->t0_us);
             note_ts(r, e->t0_us + dt);
-        }
-        if (n && e->dt_us.len == 4 * n) {
-            uint32_t dt;
-            memcpy(&dt, e->dt_us.ptr + 4 * (n - 1), 4);
-            note_lag(r, e->t0_us + dt);
         }
         break;
     }
@@ -221,6 +230,7 @@ int trace_reader_run(struct trace_reader *r, int idle_ms, const volatile bool *s
             result = -1;
             break;
         }
+        if (r->measure_lag) r->pop_us = mono_us();
         for (int i = 0; i < n; i++) {
             trace_reader_handle(r, m[i].data, m[i].len, &arena);
             rec_arena_reset(&arena);
@@ -239,12 +249,12 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-uint64_t trace_reader_lag_pct(struct trace_reader *r, double pct)
+uint64_t trace_latency_pct(struct trace_latency *l, double pct)
 {
-    if (!r->nlag) return 0;
-    qsort(r->lag_us, r->nlag, sizeof *r->lag_us, cmp_u64);
-    size_t i = (size_t)(pct / 100.0 * (double)(r->nlag - 1) + 0.5);
-    return r->lag_us[i < r->nlag ? i : r->nlag - 1];
+    if (!l->n) return 0;
+    qsort(l->us, l->n, sizeof *l->us, cmp_u64);
+    size_t i = (size_t)(pct / 100.0 * (double)(l->n - 1) + 0.5);
+    return l->us[i < l->n ? i : l->n - 1];
 }
 
 uint64_t trace_reader_execs_at(const struct trace_reader *r, uint64_t pc)
@@ -260,6 +270,7 @@ void trace_reader_close(struct trace_reader *r)
     if (r->q) shmq_close(r->q);
     for (uint32_t i = 0; i < r->tbs_cap; i++) free(r->tbs[i].code);
     free(r->tbs);
-    free(r->lag_us);
+    free(r->lag.us);
+    free(r->behind.us);
     memset(r, 0, sizeof *r);
 }

@@ -32,6 +32,12 @@ struct trace_tb_info {
     struct tl_insn_tb *code;   /* pc, bytes, disassembly per instruction (expanding TRACE_INSNS) */
 };
 
+/* Latency observations in µs, for percentiles. */
+struct trace_latency {
+    uint64_t *us;
+    size_t n, cap;
+};
+
 struct trace_reader {
     struct shmq *q;
     struct trace_tb_info *tbs;   /* indexed by tb_id */
@@ -51,17 +57,23 @@ struct trace_reader {
     bool end_seen;
     struct rec_trace_end end;
     char end_reason[64];
-    /* Lag of TRACE_EXEC and TRACE_INSNS records: pop time - time of their
-     * last entry (needs the plugin's time=monotonic). */
+    /* Latency of TRACE_EXEC and TRACE_INSNS records (needs the plugin's
+     * time=monotonic, so that its clock is the reader's): `lag` is pop time
+     * - sent_us (push to pop); `behind` is pop time - the timestamp of the
+     * record's last entry (how far the consumer is behind the guest's
+     * execution: lag plus the batch's wait in the tracer). */
     bool measure_lag;
+    /* Entries stamped later than their record's sent_us: the tracer's clock
+     * ran ahead of real time (0 in a correct trace; any clock). */
+    uint64_t ts_after_sent;
     /* Count TRACE_SAMPLE / TRACE_INSN records by their tag without decoding
      * them (measures the producer, not the decoder); one TRACE_INSN in 4096
      * is still decoded for the timestamp span.  TRACE_INSNS records are
      * decoded (their arrays are bins: no per-instruction work) but not
      * expanded: insn_views counts their instructions, on_insn is not called. */
     bool raw;
-    uint64_t *lag_us;
-    size_t nlag, lag_cap;
+    struct trace_latency lag, behind;
+    uint64_t pop_us;             /* trace_reader_run: when the batch being handled was popped */
     /* Optional hooks (the decoded record is valid during the call). */
     void (*on_sample)(const struct rec_trace_sample *s, void *ctx);
     void (*on_insn)(const struct rec_trace_insn *i, void *ctx);
@@ -77,8 +89,8 @@ int trace_reader_open(struct trace_reader *r, const char *path, uint64_t capacit
 int trace_reader_run(struct trace_reader *r, int idle_ms, const volatile bool *stop);
 /* Handle one encoded record (also usable without a queue). */
 void trace_reader_handle(struct trace_reader *r, const void *data, size_t len, struct rec_arena *arena);
-/* Lag percentile (0..100) in µs; 0 when none measured. */
-uint64_t trace_reader_lag_pct(struct trace_reader *r, double pct);
+/* Percentile (0..100) of r->lag or r->behind in µs; 0 when none measured. */
+uint64_t trace_latency_pct(struct trace_latency *l, double pct);
 /* Total executions of TBs starting at pc. */
 uint64_t trace_reader_execs_at(const struct trace_reader *r, uint64_t pc);
 void trace_reader_close(struct trace_reader *r);

@@ -506,15 +506,26 @@ static void test_insn_mode_range(void **state)
 }
 
 /* Timestamps never go backwards: exec entries (the TSC is read at every
- * 16th entry and after untraced code; CLOCK_MONOTONIC at each batch) and
- * instruction records; and they advance (the runs take seconds). */
+ * ts_every-th entry, after untraced code and after translations;
+ * CLOCK_MONOTONIC at each batch) and instruction records; they advance (the
+ * runs take seconds); and no entry is stamped later than the moment its
+ * record was pushed (sent_us, read from CLOCK_MONOTONIC at the push): the
+ * TSC-derived offsets do not run ahead of real time.  They did, by the time
+ * a flush took, when a new batch counted from a TSC reading made before the
+ * flush: hundreds of records per boot, which the whole two-vCPU boot of
+ * smp_block_run shows. */
 static void test_timestamps_monotonic(void **state)
 {
     NEED_QEMU();
     assert_int_equal(block_run.r.ts_backwards, 0);
     assert_true(block_run.r.last_ts_us > block_run.r.first_ts_us + 1000);
+    assert_int_equal(block_run.r.ts_after_sent, 0);
     assert_int_equal(insn_run.r.ts_backwards, 0);
     assert_true(insn_run.r.last_ts_us > insn_run.r.first_ts_us + 1000);
+    assert_int_equal(insn_run.r.ts_after_sent, 0);
+    assert_true(smp_block_run.r.records[REC_TRACE_EXEC] > 100);
+    assert_int_equal(smp_block_run.r.ts_backwards, 0);
+    assert_int_equal(smp_block_run.r.ts_after_sent, 0);
 }
 
 /* The two instruction formats describe the same execution identically: the

@@ -5,8 +5,9 @@
  * Creates the queue when missing (so it can attach before QEMU starts),
  * consumes until TRACE_END, end of stream or MS of silence (default 60000),
  * and prints key=value lines: records per type, bytes, exec entries,
- * instructions executed (from the exec stream), the TRACE_END totals, lag
- * percentiles (--lag: needs the plugin's time=monotonic), and the execution
+ * instructions executed (from the exec stream), the TRACE_END totals, latency
+ * percentiles (--lag: needs the plugin's time=monotonic; lag = push to pop,
+ * behind = the record's last entry to pop), and the execution
  * count of every --pc address, and the N hottest TBs (--top N).  Instruction
  * records: records_insn (literal TRACE_INSN), records_insns (compact
  * TRACE_INSNS, each expanded into TRACE_INSN views) and insn_views (the
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "shmq.h"
 #include "../../stages/tracer/trace_reader.h"
 
 int main(int argc, char **argv)
@@ -69,9 +71,15 @@ int main(int argc, char **argv)
         printf("end_insns=%" PRIu64 "\nend_blocks=%" PRIu64 "\nend_tbs=%" PRIu64 "\nend_samples=%" PRIu64
                "\nend_dropped=%" PRIu64 "\nend_time_us=%" PRIu64 "\nend_reason=%s\n",
                r.end.insns, r.end.blocks, r.end.tbs, r.end.samples, r.end.dropped, r.end.time_us, r.end_reason);
+    printf("ts_after_sent=%" PRIu64 "\n", r.ts_after_sent);
+    uint64_t late, overrun;
+    shmq_late_wakeups(r.q, &late, &overrun);
+    printf("late_wakeups=%" PRIu64 "\nlate_wakeup_max_us=%" PRIu64 "\n", late, overrun);
     if (lag)
-        printf("lag_n=%zu\nlag_p50_us=%" PRIu64 "\nlag_p99_us=%" PRIu64 "\n", r.nlag, trace_reader_lag_pct(&r, 50),
-               trace_reader_lag_pct(&r, 99));
+        printf("lag_n=%zu\nlag_p50_us=%" PRIu64 "\nlag_p99_us=%" PRIu64 "\nlag_max_us=%" PRIu64 "\nbehind_p50_us=%" PRIu64
+               "\nbehind_p99_us=%" PRIu64 "\n",
+               r.lag.n, trace_latency_pct(&r.lag, 50), trace_latency_pct(&r.lag, 99), trace_latency_pct(&r.lag, 100),
+               trace_latency_pct(&r.behind, 50), trace_latency_pct(&r.behind, 99));
     for (int i = 0; i < npcs; i++) printf("execs_at_0x%" PRIx64 "=%" PRIu64 "\n", pcs[i], trace_reader_execs_at(&r, pcs[i]));
     for (int k = 0; k < top; k++) {        /* the k-th hottest TB by executions */
         uint32_t best = 0;

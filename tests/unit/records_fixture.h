@@ -118,6 +118,7 @@ static int fx_record(uint32_t tag, struct rec *r)
         struct rec_trace_exec *t = &r->u.trace_exec;
         t->vcpu = 1;
         t->t0_us = 1000000;
+        t->sent_us = 1000250;
         t->tb_ids = (struct rec_bin){ (const uint8_t *)fx_ids, sizeof fx_ids };
         t->dt_us = (struct rec_bin){ (const uint8_t *)fx_dts, sizeof fx_dts };
         return 0;
@@ -148,6 +149,7 @@ static int fx_record(uint32_t tag, struct rec *r)
         struct rec_trace_insns *t = &r->u.trace_insns;
         t->vcpu = 2;
         t->t0_us = 5000;
+        t->sent_us = 5400;
         t->runs = (struct rec_bin){ fx_runs, sizeof fx_runs };
         t->dt_us = (struct rec_bin){ (const uint8_t *)fx_pdt, sizeof fx_pdt };
         t->reg_mask = (struct rec_bin){ (const uint8_t *)fx_pmask, sizeof fx_pmask };

@@ -126,33 +126,33 @@ static void test_records_decoded_values(void **state)
 static void test_records_malformed_named_precisely(void **state)
 {
     (void)state;
-    /* TRACE_EXEC = [2, 1, vcpu, t0_us, tb_ids, dt_us] */
-    const uint8_t str_for_uint[] = { 0x96, 0x02, 0x01, 0xa1, 'x', 0x00, 0xc4, 0x00, 0xc4, 0x00 };
-    expect_error(str_for_uint, sizeof str_for_uint, "TRACE_EXEC v1: field vcpu at byte 3: expected unsigned integer, found str (0xa1)");
-    const uint8_t too_big[] = { 0x96, 0x02, 0x01, 0xce, 0x00, 0x01, 0x00, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
+    /* TRACE_EXEC = [2, 2, vcpu, t0_us, sent_us, tb_ids, dt_us] */
+    const uint8_t str_for_uint[] = { 0x97, 0x02, 0x02, 0xa1, 'x', 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
+    expect_error(str_for_uint, sizeof str_for_uint, "TRACE_EXEC v2: field vcpu at byte 3: expected unsigned integer, found str (0xa1)");
+    const uint8_t too_big[] = { 0x97, 0x02, 0x02, 0xce, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
     expect_error(too_big, sizeof too_big, "field vcpu at byte 3: value 65536 exceeds 65535");
-    const uint8_t negative[] = { 0x96, 0x02, 0x01, 0xff, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
+    const uint8_t negative[] = { 0x97, 0x02, 0x02, 0xff, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
     expect_error(negative, sizeof negative, "field vcpu at byte 3: negative integer");
-    const uint8_t not_mult4[] = { 0x96, 0x02, 0x01, 0x00, 0x00, 0xc4, 0x03, 1, 2, 3, 0xc4, 0x00 };
-    expect_error(not_mult4, sizeof not_mult4, "field tb_ids at byte 5: 3 bytes is not a multiple of 4");
-    const uint8_t dt_mismatch[] = { 0x96, 0x02, 0x01, 0x00, 0x00, 0xc4, 0x04, 1, 0, 0, 0, 0xc4, 0x08, 0, 0, 0, 0, 0, 0, 0, 0 };
+    const uint8_t not_mult4[] = { 0x97, 0x02, 0x02, 0x00, 0x00, 0x00, 0xc4, 0x03, 1, 2, 3, 0xc4, 0x00 };
+    expect_error(not_mult4, sizeof not_mult4, "field tb_ids at byte 6: 3 bytes is not a multiple of 4");
+    const uint8_t dt_mismatch[] = { 0x97, 0x02, 0x02, 0x00, 0x00, 0x00, 0xc4, 0x04, 1, 0, 0, 0, 0xc4, 0x08, 0, 0, 0, 0, 0, 0, 0, 0 };
     expect_error(dt_mismatch, sizeof dt_mismatch, "field dt_us at byte 0: 2 offsets for 1 tb ids");
-    const uint8_t count[] = { 0x97, 0x02, 0x01, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00, 0x00 };
-    expect_error(count, sizeof count, "TRACE_EXEC v1: at byte 0: TRACE_EXEC record array has 7 elements, expected 6");
+    const uint8_t count[] = { 0x98, 0x02, 0x02, 0x00, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00, 0x00 };
+    expect_error(count, sizeof count, "TRACE_EXEC v2: at byte 0: TRACE_EXEC record array has 8 elements, expected 7");
     const uint8_t unknown[] = { 0x93, 0x63, 0x01, 0x00 };
     expect_error(unknown, sizeof unknown, "unknown record type 99");
-    const uint8_t version[] = { 0x96, 0x02, 0x02, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
-    expect_error(version, sizeof version, "field schema_version at byte 2: schema version 2 of TRACE_EXEC is not supported");
-    const uint8_t trailing[] = { 0x96, 0x02, 0x01, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00, 0xc0 };
-    expect_error(trailing, sizeof trailing, "at byte 9: 1 trailing bytes");
+    const uint8_t version[] = { 0x97, 0x02, 0x03, 0x00, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00 };
+    expect_error(version, sizeof version, "field schema_version at byte 2: schema version 3 of TRACE_EXEC is not supported");
+    const uint8_t trailing[] = { 0x97, 0x02, 0x02, 0x00, 0x00, 0x00, 0xc4, 0x00, 0xc4, 0x00, 0xc0 };
+    expect_error(trailing, sizeof trailing, "at byte 10: 1 trailing bytes");
     const uint8_t not_array[] = { 0x82, 0x01, 0x02 };
     expect_error(not_array, sizeof not_array, "expected array, found map");
     expect_error(NULL, 0, "truncated");
     /* bin length claims more than is there */
-    const uint8_t short_bin[] = { 0x96, 0x02, 0x01, 0x00, 0x00, 0xc6, 0x7f, 0xff, 0xff, 0xfc, 1, 2, 3, 4 };
-    expect_error(short_bin, sizeof short_bin, "field tb_ids at byte 5: bin of 2147483644 bytes exceeds the limit 262144");
-    const uint8_t short_bin2[] = { 0x96, 0x02, 0x01, 0x00, 0x00, 0xc5, 0x01, 0x00, 1, 2, 3, 4 };
-    expect_error(short_bin2, sizeof short_bin2, "field tb_ids at byte 5: truncated: bin of 256 bytes, 4 left");
+    const uint8_t short_bin[] = { 0x97, 0x02, 0x02, 0x00, 0x00, 0x00, 0xc6, 0x7f, 0xff, 0xff, 0xfc, 1, 2, 3, 4 };
+    expect_error(short_bin, sizeof short_bin, "field tb_ids at byte 6: bin of 2147483644 bytes exceeds the limit 262144");
+    const uint8_t short_bin2[] = { 0x97, 0x02, 0x02, 0x00, 0x00, 0x00, 0xc5, 0x01, 0x00, 1, 2, 3, 4 };
+    expect_error(short_bin2, sizeof short_bin2, "field tb_ids at byte 6: truncated: bin of 256 bytes, 4 left");
     /* a huge array count is refused before anything is allocated */
     const uint8_t huge[] = { 0x99, 0x01, 0x01, 0x00, 0x00, 0x40, 0x00, 0xc4, 0x00, 0xc4, 0x00, 0xdd, 0xff, 0xff, 0xff, 0xff };
     expect_error(huge, sizeof huge, "TRACE_TB v1: field disasm at byte 11: array of 4294967295 elements exceeds the limit 512");

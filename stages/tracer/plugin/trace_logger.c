@@ -132,6 +132,8 @@ struct tb_chunk {
     uint32_t left[];          /* [vcpu * TL_ID_CHUNK + id % TL_ID_CHUNK] */
 };
 
+enum { SLOW_SAMPLING = 1, SLOW_CLOCK = 2 };
+
 struct vcpu_state {
     /* block stream */
     uint32_t *ids, *dts;
@@ -139,7 +141,10 @@ struct vcpu_state {
     uint32_t dt;              /* µs offset of the last TSC reading from t0 */
     uint64_t t0_us, t0_tsc;
     struct vcpu_flags *flags; /* this vCPU's scoreboard entry (refreshed at every vCPU init) */
-    bool sampling;            /* = flags->post_pending, without the extra load in on_tb_exec */
+    /* on_tb_exec's reasons for its slow path, in one byte it tests:
+     * SLOW_SAMPLING = flags->post_pending (without the extra load),
+     * SLOW_CLOCK = a translation ran on this vCPU since its last clock reading. */
+    uint8_t slow;
     /* sample in flight */
     bool mem_active;
     struct tl_tb *sample_tb;
@@ -238,8 +243,11 @@ static uint64_t vcpu_now_us(struct vcpu_state *v, uint64_t tsc)
 {
     uint64_t us;
     if (tsc - v->ts_base_tsc > flush_tsc) {
-        v->ts_base_tsc = tsc;
+        /* a new anchor: the clock and a TSC reading taken together (`tsc`
+         * may be older: a send can have run since, and offsets from it
+         * would run ahead of real time) */
         v->ts_base_us = us = trace_us(now_mono_us());
+        v->ts_base_tsc = __rdtsc();
     } else {
         us = v->ts_base_us + (((tsc - v->ts_base_tsc) * tsc_to_us_mult) >> 32);
     }
@@ -483,6 +491,7 @@ static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
     r.u.trace_exec = (struct rec_trace_exec){
         .vcpu = (uint16_t)vcpu_index,
         .t0_us = v->t0_us,
+        .sent_us = trace_us(now_mono_us()),
         .tb_ids = { (const uint8_t *)v->ids, 4 * v->n },
         .dt_us = { (const uint8_t *)v->dts, args.timestamps ? 4 * v->n : 0 },
     };
@@ -493,14 +502,23 @@ static void flush_exec(unsigned int vcpu_index, struct vcpu_state *v)
     v->n = 0;
 }
 
+/* The vCPU whose thread this is, for the translation callback (which QEMU
+ * does not tell): set at each clock reading, which runs on that thread. */
+static __thread struct vcpu_state *thread_vcpu;
+
 /* The TSC reading behind the entries' µs offsets, and the age flush: at
  * every ts_every-th entry of a batch (rdtsc costs more than the rest of
- * on_tb_exec), and at the first entry after untraced code ran (an inline
- * store on every untraced TB raises left_traced), so a shared reading never
- * spans untraced time. */
+ * on_tb_exec), at the first entry after untraced code ran (an inline store
+ * on every untraced TB raises left_traced), so a shared reading never spans
+ * untraced time, and at the first entry after a translation on the vCPU
+ * (SLOW_CLOCK, from on_tb_trans: translations are the vCPU's commonest long
+ * pauses between two blocks, and the entries after one would otherwise carry
+ * the time from before it). */
 static __attribute__((noinline)) void exec_clock(unsigned int vcpu_index, struct vcpu_state *v)
 {
     uint64_t tsc = __rdtsc();
+    thread_vcpu = v;
+    v->slow &= (uint8_t)~SLOW_CLOCK;
     v->flags->left_traced = 0;
     /* Flush on age: a partial batch goes out once its first entry is
      * flush_us old (checked at each reading: every ts_every-th entry with
@@ -510,7 +528,10 @@ static __attribute__((noinline)) void exec_clock(unsigned int vcpu_index, struct
         /* never before the previous batch's last entry (its offsets come
          * from the TSC, this from CLOCK_MONOTONIC) */
         uint64_t now = trace_us(now_mono_us());
-        v->t0_tsc = tsc;
+        /* The TSC read again with the clock: a flush above takes time, and
+         * offsets counted from before it would run ahead of real time by as
+         * much (up to 0.9 ms was seen, carried on by the clamp). */
+        v->t0_tsc = __rdtsc();
         v->t0_us = now > v->ts_last_us ? now : v->ts_last_us;
         v->dt = 0;
     } else {
@@ -550,7 +571,7 @@ static void sample_end(unsigned int vcpu_index, struct vcpu_state *v, uint32_t n
         s.next_pc = read_reg(v, regs.slot[16]);
     }
     v->flags->post_pending = 0;
-    v->sampling = false;
+    v->slow &= (uint8_t)~SLOW_SAMPLING;
     v->mem_active = false;
     struct rec_error err;
     rec_buf_reset(&v->rb);
@@ -576,7 +597,7 @@ static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struc
     }
     c->next_sample = next_sampled(e);
     *left = c->next_sample == UINT64_MAX ? TL_NEVER : (uint32_t)(c->next_sample - e - 1);
-    if (v->sampling) return;     /* one sample in flight per vCPU */
+    if (v->slow & SLOW_SAMPLING) return;     /* one sample in flight per vCPU */
     v->sample_tb = t;
     v->sample_seq = e;
     /* The previous sample's post state, read at the entry of this very
@@ -587,17 +608,17 @@ static __attribute__((noinline)) void sample_take(unsigned int vcpu_index, struc
     v->nmem = 0;
     v->mem_active = args.mem;
     v->flags->post_pending = 1;
-    v->sampling = true;
+    v->slow |= SLOW_SAMPLING;
 }
 
 /* on_tb_exec's rare work: a sample to end, a clock reading (every
- * ts_every-th entry, or after untraced code), a full batch, a sample to
- * take.  Out of line, so the common path saves no registers and calls
- * nothing. */
+ * ts_every-th entry, after untraced code, after a translation), a full
+ * batch, a sample to take.  Out of line, so the common path saves no
+ * registers and calls nothing. */
 static __attribute__((noinline)) void tb_exec_slow(unsigned int vcpu_index, struct vcpu_state *v, uint32_t id)
 {
-    if (v->sampling) sample_end(vcpu_index, v, id);
-    if ((v->n & tsc_mask) == 0 ||
+    if (v->slow & SLOW_SAMPLING) sample_end(vcpu_index, v, id);
+    if ((v->n & tsc_mask) == 0 || (v->slow & SLOW_CLOCK) ||
         (atomic_load_explicit(&any_untraced, memory_order_relaxed) && v->flags->left_traced))
         exec_clock(vcpu_index, v);
     uint32_t n = v->n;
@@ -620,7 +641,7 @@ static void on_tb_exec(unsigned int vcpu_index, void *udata)
     uint32_t id = (uint32_t)(uintptr_t)udata, n = v->n;
     v->insns += (uintptr_t)udata >> 32;
     uint32_t *left = sample_left(id, vcpu_index);
-    if (__builtin_expect(v->sampling || (n & tsc_mask) == 0 || n + 1 >= args.batch || *left == 0 ||
+    if (__builtin_expect(v->slow || (n & tsc_mask) == 0 || n + 1 >= args.batch || *left == 0 ||
                          (atomic_load_explicit(&any_untraced, memory_order_relaxed) && v->flags->left_traced), 0)) {
         tb_exec_slow(vcpu_index, v, id);
         return;
@@ -742,6 +763,7 @@ static void send_pack(unsigned int vcpu_index, struct vcpu_state *v, uint64_t ts
     if (v->pack->n == 0) return;
     struct rec r = { .type = REC_TRACE_INSNS };
     tl_pack_record(v->pack, (uint16_t)vcpu_index, &r.u.trace_insns);
+    r.u.trace_insns.sent_us = trace_us(now_mono_us());
     push_encoded(&r, "TRACE_INSNS");
     publish_queue();
     tl_pack_reset(v->pack);
@@ -937,6 +959,10 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     pthread_mutex_unlock(&tb_lock);
 
     if (args.mode == TL_MODE_BLOCK) {
+        /* The next entry reads the clock: QEMU generates the TB's code after
+         * this callback, so the reading cannot be made here. */
+        struct vcpu_state *v = max_vcpus == 1 ? &vcpus[0] : thread_vcpu;
+        if (v) v->slow |= SLOW_CLOCK;
         qemu_plugin_register_vcpu_tb_exec_cb(tb, on_tb_exec, QEMU_PLUGIN_CB_R_REGS,
                                              (void *)(uintptr_t)(t->id | (uint64_t)n << 32));
         /* Not on instructions that never access memory: their callback
@@ -1053,6 +1079,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "trace_logger: cannot open the queue %s as producer: %s\n", args.queue, shmq_last_error());
         return -1;
     }
+    if (shmq_populate(queue) != 0)   /* else the first pass through the ring faults page by page on the vCPU */
+        fprintf(stderr, "trace_logger: the queue %s stays mapped on demand: %s\n", args.queue, strerror(errno));
     /* A TRACE_EXEC (8 bytes per entry) stays within a quarter of the queue,
      * so a small queue still takes every batch. */
     uint64_t fit = shmq_capacity(queue) / 4 / 8;
