@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "records.h"
 #include "test_reliability_util.h"
 
 static bool have_exe(const char *name)
@@ -36,8 +37,9 @@ static bool have_exe(const char *name)
 
 /* Every consumer logs each rejection with the record codec's message, which
  * names the type (or says the type is unknown) and the byte offset. */
-static void check_log(struct prun *r, const char *stage, long long injected, const char *type_name)
+static void check_log(struct prun *r, const char *stage, long long injected, uint32_t type)
 {
+    const char *type_name = rec_type_name(type);
     char *log = rel_slurpf("%s/out/logs/%s.0.log", r->dir, stage);
     assert_non_null(log);
     int at_byte = rel_count(log, " at byte ");
@@ -47,7 +49,7 @@ static void check_log(struct prun *r, const char *stage, long long injected, con
         fail();
     }
     char want[80];
-    snprintf(want, sizeof want, "%s v1: field ", type_name);
+    snprintf(want, sizeof want, "%s v%u: field ", type_name, rec_type_by_tag(type)->version);
     if (!strstr(log, want)) {
         fprintf(stderr, "%s log never names '%s':\n%s\n", stage, want, log);
         fail();
@@ -136,11 +138,11 @@ static void test_trace_edges(void **state)
     check_bad(&r, "verify", "out/report/c4.txt");
     check_bad(&r, "collect", "out/report/c5.txt");
     /* named */
-    check_log(&r, "cfg", rel_injected(r.dir, "out/report/c1.txt"), "TRACE_EXEC");
-    check_log(&r, "cluster", rel_injected(r.dir, "out/report/c2.txt"), "BLOCK");
-    check_log(&r, "synth", rel_injected(r.dir, "out/report/c3.txt"), "SYNTH_JOB");
-    check_log(&r, "verify", rel_injected(r.dir, "out/report/c4.txt"), "CANDIDATE");
-    check_log(&r, "collect", rel_injected(r.dir, "out/report/c5.txt"), "VERDICT");
+    check_log(&r, "cfg", rel_injected(r.dir, "out/report/c1.txt"), REC_TRACE_EXEC);
+    check_log(&r, "cluster", rel_injected(r.dir, "out/report/c2.txt"), REC_BLOCK);
+    check_log(&r, "synth", rel_injected(r.dir, "out/report/c3.txt"), REC_SYNTH_JOB);
+    check_log(&r, "verify", rel_injected(r.dir, "out/report/c4.txt"), REC_CANDIDATE);
+    check_log(&r, "collect", rel_injected(r.dir, "out/report/c5.txt"), REC_VERDICT);
 
     /* nothing valid lost: every execution of the 6 loops counted, the 6
      * templates were synthesized, and each was proved and tested */
@@ -210,8 +212,8 @@ static void test_verdict_edges(void **state)
     assert_int_equal(rc, 0);
     check_bad(&r, "verify", "out/report/c1.txt");
     check_bad(&r, "offload", "out/report/c2.txt");
-    check_log(&r, "verify", rel_injected(r.dir, "out/report/c1.txt"), "CANDIDATE");
-    check_log(&r, "offload", rel_injected(r.dir, "out/report/c2.txt"), "VERDICT");
+    check_log(&r, "verify", rel_injected(r.dir, "out/report/c1.txt"), REC_CANDIDATE);
+    check_log(&r, "offload", rel_injected(r.dir, "out/report/c2.txt"), REC_VERDICT);
     /* all 20 templates reached the library as QEMU-only markers */
     char lib[400];
     snprintf(lib, sizeof lib, "%s/out/library", r.dir);
