@@ -11,6 +11,11 @@
 #               callback (never taken) before each instruction with a memory
 #               operand: what recording a sample's accesses without memory
 #               callbacks would cost at the least                  (reference)
+#   floor_samples   the floor plus block mode's default samples in their barest
+#               form: the pre state's 20 registers read at each sampled
+#               execution's entry, memory values kept while sampling, no post
+#               state, nothing encoded or sent: a lower bound on the API's
+#               price of the samples                               (reference)
 #   block       trace_logger.so, block mode, default sampling, filter=all
 #   block_nomem     the same with mem=off                             (ablation)
 #   block_stream    mem=off and no samples: the ordered block stream alone (ablation)
@@ -51,7 +56,7 @@ cd "$root"
 BUILD=${BUILD:-build}
 WORKLOADS=${TCGL_BENCH_WORKLOADS:-checksum,sort,matmul,interp}
 REPS=${TCGL_BENCH_REPS:-2}
-CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem floor_cond block block_nomem block_stream block_pipeline insn insn_raw insn_literal}
+CONFIGS=${TCGL_BENCH_CONFIGS:-bare hotblocks floor floor_nomem floor_cond floor_samples block block_nomem block_stream block_pipeline insn insn_raw insn_literal}
 tracer=$BUILD/bin/tracer
 consume=$BUILD/tests/tools/trace_consume
 for f in "$tracer" "$consume" "$BUILD/lib/trace_logger.so" "$BUILD/tracer/vmlinux" "$BUILD/tracer/initramfs.cpio.gz"; do
@@ -102,6 +107,7 @@ run_config() {   # run_config CONFIG RUN
         floor) run_vm "$2" --plugin "$tmp/libfloor.so" ;;
         floor_nomem) run_vm "$2" --plugin "$tmp/libfloor.so" --plugin-arg mem=off ;;
         floor_cond) run_vm "$2" --plugin "$tmp/libfloor.so" --plugin-arg mem=cond ;;
+        floor_samples) run_vm "$2" --plugin "$tmp/libfloor.so" --plugin-arg samples=on ;;
         block) run_traced "$2" ;;
         block_nomem) run_traced "$2" mem=off ;;
         block_stream) run_traced "$2" mem=off sample_first=0 sample_every=0 ;;
@@ -148,6 +154,7 @@ for n in $CONFIGS; do
         floor) label="QEMU + empty exec+mem callbacks (floor)" ;;
         floor_nomem) label="  same, no mem callbacks" ;;
         floor_cond) label="  same, cond. callbacks for mem instead" ;;
+        floor_samples) label="  floor + samples (pre regs, mem)" ;;
         block) label="trace_logger block, filter=all" ;;
         block_nomem) label="  same, mem=off" ;;
         block_stream) label="  same, mem=off, no samples" ;;
@@ -173,7 +180,9 @@ echo "qemu_cpu: user+sys seconds of the QEMU process (best of $REPS rounds); wal
 for n in block insn insn_raw insn_literal; do has "$n" && echo "consumer user+sys, $n: $(val "$n" cpu_s) s"; done
 has block && echo "block mode: $(val block records_tb) TRACE_TB, $(val block records_exec) TRACE_EXEC ($(val block exec_entries) blocks), $(val block records_sample) TRACE_SAMPLE records"
 has insn && echo "insn mode: $(val insn insn_views) instructions in $(val insn records_insns) TRACE_INSNS records"
-has floor_cond && grep -h "tracer_floor_plugin:" "$tmp/floor_cond.qemu" 2>/dev/null | sed 's/^/floor_cond: /'
+for n in floor_cond floor_samples; do
+    has "$n" && grep -h "tracer_floor_plugin:" "$tmp/$n.qemu" 2>/dev/null | sed "s/^/$n: /"
+done
 { has block || has block_stream || has block_pipeline || has insn; } &&
     echo "lag: push to pop (the record's sent_us to the consumer's peek), on TRACE_EXEC and TRACE_INSNS records (not on literal TRACE_INSN)"
 for n in block block_stream block_pipeline insn; do
