@@ -188,6 +188,7 @@ done
 for n in block block_stream block_pipeline insn; do
     has "$n" || continue
     echo "  $n: lag p50/p99/max $(val "$n" lag_p50_us)/$(val "$n" lag_p99_us)/$(val "$n" lag_max_us) us;" \
+        "over 1 ms: $(val "$n" lag_over_1ms) records ($(val "$n" lag_over_1ms_busy) pushed while the consumer was busy, $(val "$n" lag_over_1ms_after_idle) the first after >50 ms idle);" \
         "behind (newest entry to pop) p50/p99 $(val "$n" behind_p50_us)/$(val "$n" behind_p99_us) us;" \
         "consumer sleeps overrun by >1 ms: $(val "$n" late_wakeups) (longest $(val "$n" late_wakeup_max_us) us);" \
         "entries stamped after their push: $(val "$n" ts_after_sent)"

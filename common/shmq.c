@@ -462,13 +462,9 @@ void shmq_close(struct shmq *q)
  * the ring waits (shmq_set_patience). */
 #define WAITING         1u
 #define WAITING_PATIENT 2u
-/* A patient consumer that has found nothing for this long asks for the ring
- * again, so an idle queue does not wake it every patience_us. */
-#define PATIENCE_IDLE_MS 50
-
 static bool patient_now(struct shmq *q)
 {
-    return q->patience_us && now_ms() - q->data_ms < PATIENCE_IDLE_MS;
+    return q->patience_us && now_ms() - q->data_ms < SHMQ_PATIENCE_IDLE_MS;
 }
 /* Called right after a seq_cst store of our index: that store and this
  * seq_cst load of the flag pair with the sleeper's seq_cst flag store and

@@ -165,11 +165,12 @@ void shmq_set_spin(struct shmq *q, int iterations);
  * it where a cross-CPU wake-up is expensive (20-40 µs of the producer's
  * time in a VM) and the producer is the bottleneck, as QEMU is for the
  * trace queue.  A patient consumer that found nothing for 50 ms asks for
- * the ring again until a record arrives, so an idle queue does not wake it
- * every `us`.  0 (default): the producer rings at every publish.  Honoured
+ * the ring again until a record arrives (SHMQ_PATIENCE_IDLE_MS), so an
+ * idle queue does not wake it every `us`.  0 (default): the producer rings at every publish.  Honoured
  * by shmq_peek and by shmq_consumer_arm_patient's callers; plain
  * shmq_consumer_arm always asks for the ring. */
 void shmq_set_patience(struct shmq *q, int us);
+#define SHMQ_PATIENCE_IDLE_MS 50
 /* The patience of the trace queue's consumers (trace_reader, the cfg
  * stage): QEMU publishes a batch every few ms and a wake-up costs its vCPU
  * thread 20-40 µs in a VM; 200 µs more lag is far below a batch's own age. */

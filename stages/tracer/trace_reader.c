@@ -75,7 +75,13 @@ static void note_latency(struct trace_reader *r, uint64_t sent_us, uint64_t last
     if (sent_us && last_ts > sent_us) r->ts_after_sent++;
     if (!r->measure_lag) return;
     uint64_t now = r->pop_us ? r->pop_us : mono_us();
-    latency_add(&r->lag, now > sent_us ? now - sent_us : 0);
+    uint64_t lag = now > sent_us ? now - sent_us : 0;
+    if (lag > 1000) {
+        r->lag_over_1ms++;
+        r->lag_over_1ms_after_idle += r->pop_after_idle;
+        r->lag_over_1ms_busy += sent_us < r->prev_done_us;
+    }
+    latency_add(&r->lag, lag);
     latency_add(&r->behind, now > last_ts ? now - last_ts : 0);
 }
 
@@ -230,7 +236,11 @@ int trace_reader_run(struct trace_reader *r, int idle_ms, const volatile bool *s
             result = -1;
             break;
         }
-        if (r->measure_lag) r->pop_us = mono_us();
+        if (r->measure_lag) {
+            r->pop_us = mono_us();
+            r->pop_after_idle = r->pop_us - idle_since >= SHMQ_PATIENCE_IDLE_MS * 1000u;
+            r->prev_done_us = idle_since;
+        }
         for (int i = 0; i < n; i++) {
             trace_reader_handle(r, m[i].data, m[i].len, &arena);
             rec_arena_reset(&arena);

@@ -73,7 +73,16 @@ struct trace_reader {
      * expanded: insn_views counts their instructions, on_insn is not called. */
     bool raw;
     struct trace_latency lag, behind;
+    /* Records with a lag over 1 ms, and among them:
+     *  - after_idle: the first pop after the consumer had found nothing for
+     *    SHMQ_PATIENCE_IDLE_MS (it then sleeps until rung, so the lag
+     *    includes a futex wake-up that shmq_late_wakeups does not see);
+     *  - busy: pushed before the consumer had finished handling its
+     *    previous batch (the record waited for the consumer's own work). */
+    uint64_t lag_over_1ms, lag_over_1ms_after_idle, lag_over_1ms_busy;
     uint64_t pop_us;             /* trace_reader_run: when the batch being handled was popped */
+    bool pop_after_idle;         /* ... after SHMQ_PATIENCE_IDLE_MS or more without a record */
+    uint64_t prev_done_us;       /* ... when the batch before it was handled */
     /* Optional hooks (the decoded record is valid during the call). */
     void (*on_sample)(const struct rec_trace_sample *s, void *ctx);
     void (*on_insn)(const struct rec_trace_insn *i, void *ctx);

@@ -77,9 +77,11 @@ int main(int argc, char **argv)
     printf("late_wakeups=%" PRIu64 "\nlate_wakeup_max_us=%" PRIu64 "\n", late, overrun);
     if (lag)
         printf("lag_n=%zu\nlag_p50_us=%" PRIu64 "\nlag_p99_us=%" PRIu64 "\nlag_max_us=%" PRIu64 "\nbehind_p50_us=%" PRIu64
-               "\nbehind_p99_us=%" PRIu64 "\n",
+               "\nbehind_p99_us=%" PRIu64 "\nlag_over_1ms=%" PRIu64 "\nlag_over_1ms_after_idle=%" PRIu64
+               "\nlag_over_1ms_busy=%" PRIu64 "\n",
                r.lag.n, trace_latency_pct(&r.lag, 50), trace_latency_pct(&r.lag, 99), trace_latency_pct(&r.lag, 100),
-               trace_latency_pct(&r.behind, 50), trace_latency_pct(&r.behind, 99));
+               trace_latency_pct(&r.behind, 50), trace_latency_pct(&r.behind, 99), r.lag_over_1ms,
+               r.lag_over_1ms_after_idle, r.lag_over_1ms_busy);
     for (int i = 0; i < npcs; i++) printf("execs_at_0x%" PRIx64 "=%" PRIu64 "\n", pcs[i], trace_reader_execs_at(&r, pcs[i]));
     for (int k = 0; k < top; k++) {        /* the k-th hottest TB by executions */
         uint32_t best = 0;
