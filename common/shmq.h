@@ -166,9 +166,10 @@ void shmq_set_spin(struct shmq *q, int iterations);
  * time in a VM) and the producer is the bottleneck, as QEMU is for the
  * trace queue.  A patient consumer that found nothing for 50 ms asks for
  * the ring again until a record arrives (SHMQ_PATIENCE_IDLE_MS), so an
- * idle queue does not wake it every `us`.  0 (default): the producer rings at every publish.  Honoured
- * by shmq_peek and by shmq_consumer_arm_patient's callers; plain
- * shmq_consumer_arm always asks for the ring. */
+ * idle queue does not wake it every `us`.  0 (default): the producer rings
+ * at every publish.  Honoured by shmq_peek and by
+ * shmq_consumer_arm_patient's callers; plain shmq_consumer_arm always asks
+ * for the ring. */
 void shmq_set_patience(struct shmq *q, int us);
 #define SHMQ_PATIENCE_IDLE_MS 50
 /* The patience of the trace queue's consumers (trace_reader, the cfg
