@@ -57,7 +57,7 @@ static ZydisDecoder decoder;
 #define SAMPLE_EVERY 1000
 static bool samples;
 static uint32_t *left;             /* [TB id]: executions before the next sampled one */
-static uint32_t *seen;             /* [TB id]: executions so far */
+static uint8_t *taken;             /* [TB id]: samples taken, counted up to SAMPLE_FIRST */
 static struct qemu_plugin_register *reg_handle[20];
 static GByteArray *regbuf;
 static uint64_t regs_pre[20], reg_sum, nsamples;
@@ -81,9 +81,9 @@ static __attribute__((noinline)) void sample_step(uint32_t id)
         reg_sum += regs_pre[0] ^ nmem;
         sampling = false;
     }
-    uint32_t s = seen[id]++;
     if (left[id]--) return;
-    left[id] = s + 1 < SAMPLE_FIRST ? 0 : SAMPLE_EVERY - 1;
+    if (taken[id] < SAMPLE_FIRST) taken[id]++;
+    left[id] = taken[id] < SAMPLE_FIRST ? 0 : SAMPLE_EVERY - 1;
     read_all_regs(regs_pre);
     nmem = 0;
     sampling = true;
@@ -96,7 +96,7 @@ static void on_exec(unsigned int vcpu, void *udata)
     ring[ring_pos++ & (RING - 1)] = id;
     if (!samples || id >= MAX_TBS) return;
     if (sampling || left[id] == 0) sample_step(id);
-    else left[id]--, seen[id]++;
+    else left[id]--;
 }
 
 static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
@@ -197,9 +197,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     never = qemu_plugin_scoreboard_new(sizeof(uint64_t));
     if (samples) {
         left = calloc(MAX_TBS, sizeof *left);   /* 0: the first execution is sampled */
-        seen = calloc(MAX_TBS, sizeof *seen);
+        taken = calloc(MAX_TBS, sizeof *taken);
         regbuf = g_byte_array_sized_new(64);
-        if (!left || !seen) return -1;
+        if (!left || !taken) return -1;
         qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_trans);

@@ -3,9 +3,9 @@
  * the records over 1 ms and, among them, those popped right after the
  * consumer had been idle for SHMQ_PATIENCE_IDLE_MS and those pushed while
  * it still handled its previous batch, and counts entries stamped after
- * their record's push.  Real encoder, real validating
- * decoder, the reader's own handler; the pop time is set by hand as
- * trace_reader_run sets it. */
+ * their record's push.  Real encoder, real validating decoder, the
+ * reader's own handler; the pop time is set by hand as trace_reader_run
+ * sets it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
